@@ -40,8 +40,10 @@ OUTPUT_SCHEMA: dict[str, pl.DataType] = {SCORE: pl.Float64(), REASONS: pl.List(p
 
 
 class Detector(ABC):
-    """Base class of every detector; subclasses declare their parameters as keyword-only
-    constructor arguments and validate them there, raising :class:`DetectorConfigError`.
+    """Base class of every detector.
+
+    Subclasses declare their parameters as keyword-only constructor arguments and
+    validate them there, raising :class:`DetectorConfigError`.
     """
 
     kind: ClassVar[str]

@@ -1,0 +1,1 @@
+"""The ``subaudit`` command line: one module per command, wired by ``main``."""

@@ -1,0 +1,60 @@
+"""Entry point of the ``subaudit`` console script.
+
+Each command lives in its own module exposing ``add_parser(subparsers)``, which registers
+its options and sets ``func`` to a thin handler that calls one library function. Errors
+the user can fix (:class:`audit.errors.UserError`) print as one line and exit 2; a failed
+gate exits 1; success exits 0. Anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from collections.abc import Sequence
+from types import FrameType
+
+from audit import __version__
+from audit.cli import query, rules, runs, scan
+from audit.errors import UserError
+
+_COMMANDS = (scan, runs, query, rules)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser (also used by the docs and tests)."""
+    parser = argparse.ArgumentParser(
+        prog="subaudit",
+        description="Audit distillation data for hidden trait signals; "
+        "every row's fate goes into a DuckDB ledger.",
+    )
+    parser.add_argument("--version", action="version", version=f"subaudit {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in _COMMANDS:
+        module.add_parser(sub)
+    return parser
+
+
+def _terminate(signum: int, _frame: FrameType | None) -> None:
+    # Turn SIGTERM into an exception so that runs are marked failed and temporary
+    # outputs are removed by the normal unwinding path.
+    raise SystemExit(128 + signum)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the process exit code."""
+    signal.signal(signal.SIGTERM, _terminate)
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except UserError as exc:
+        print(f"subaudit: error: {exc.one_line()}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("subaudit: interrupted", file=sys.stderr)
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,2 @@
+-- One run's summary. Parameters: run_id.
+SELECT * FROM runs WHERE run_id = $run_id;
