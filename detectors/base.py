@@ -61,21 +61,24 @@ class Detector(ABC):
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> Detector:
         """Build from a parameter mapping, rejecting names the constructor does not take."""
-        accepted = [
-            name
-            for name, p in inspect.signature(cls.__init__).parameters.items()
-            if name != "self" and p.kind is inspect.Parameter.KEYWORD_ONLY
-        ]
+        signature = inspect.signature(cls.__init__).parameters.values()
+        keyword = [p for p in signature if p.kind is inspect.Parameter.KEYWORD_ONLY]
+        accepted = [p.name for p in keyword]
         unknown = sorted(set(params) - set(accepted))
         if unknown:
             raise DetectorConfigError(
                 f"unknown parameter(s) {', '.join(map(repr, unknown))} for detector "
                 f"'{cls.kind}' (accepted: {', '.join(accepted) or 'none'})"
             )
-        try:
-            detector = cls(**params)
-        except TypeError as exc:  # e.g. a required parameter is missing
-            raise DetectorConfigError(f"detector '{cls.kind}': {exc}") from None
+        missing = [
+            p.name for p in keyword if p.default is inspect.Parameter.empty and p.name not in params
+        ]
+        if missing:
+            raise DetectorConfigError(
+                f"detector '{cls.kind}' needs parameter(s): {', '.join(missing)}"
+            )
+        # A TypeError raised inside a constructor is our bug, not the user's: not caught.
+        detector = cls(**params)
         detector.params = dict(params)
         return detector
 
@@ -203,6 +206,4 @@ def get(kind: str) -> type[Detector]:
         if not (isinstance(cls, type) and issubclass(cls, Detector)):
             raise DetectorConfigError(f"entry point '{kind}' does not name a Detector class")
         return register(cls)
-    raise DetectorConfigError(
-        f"unknown detector '{kind}' (available: {', '.join(available())})"
-    )
+    raise DetectorConfigError(f"unknown detector '{kind}' (available: {', '.join(available())})")
