@@ -233,13 +233,13 @@ class Ledger:
         sql = "SELECT run_id FROM runs {} ORDER BY started_at DESC LIMIT 1".format(
             "WHERE status = 'succeeded'" if succeeded_only else ""
         )
-        row = self.con.execute(sql).fetchone()
-        return None if row is None else str(row[0])
+        rows = self.con.execute(sql).fetchall()  # fetchall: DuckDB 2 rejects open results
+        return str(rows[0][0]) if rows else None
 
     def run_exists(self, run_id: str) -> bool:
         """Whether the ledger holds a run with this id."""
-        row = self.con.execute("SELECT count(*) FROM runs WHERE run_id = ?", [run_id]).fetchone()
-        return bool(row and row[0])
+        rows = self.con.execute("SELECT count(*) FROM runs WHERE run_id = ?", [run_id]).fetchall()
+        return bool(rows[0][0])
 
     def _exec(self, kind: str, name: str, params: Mapping[str, Any]) -> duckdb.DuckDBPyConnection:
         sql = _statement(kind, name)

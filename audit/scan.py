@@ -30,13 +30,11 @@ import audit
 from audit import rulepack
 from audit.engine import Engine
 from audit.errors import InputError
-from audit.ingest import InputSpec, Quarantined, read_dataset
+from audit.ingest import DatasetReader, InputSpec, Quarantined, read_dataset
 from audit.ledger import Ledger
 from audit.outputs import PartsWriter
 from audit.progress import progress_bar
 
-# Columns the ingest adds for bookkeeping; they are not written to survivors.
-_INTERNAL = ("ordinal", "line")
 _QUARANTINE_SCHEMA: dict[str, pl.DataType] = {
     "ordinal": pl.Int64(),
     "line": pl.Int64(),
@@ -159,7 +157,7 @@ def scan(
                 run_id=run_id,
                 input_uri=config["input"]["path"],
                 input_format=reader.format,
-                input_bytes=reader.total_bytes,
+                input_bytes=Path(input).stat().st_size,
                 packs=[{k: p.record()[k] for k in ("name", "version", "sha256")} for p in packs],
                 config=config,
                 config_sha256=hashlib.sha256(canonical.encode()).hexdigest(),
@@ -227,7 +225,7 @@ def scan(
 
 def _run_batches(
     run_id: str,
-    reader: Any,
+    reader: DatasetReader,
     engine: Engine,
     led: Ledger,
     survivors: PartsWriter | None,
@@ -235,7 +233,6 @@ def _run_batches(
     progress: bool,
 ) -> dict[str, int]:
     counts = dict.fromkeys(("rows_in", "kept", "dropped", "flagged", "quarantined"), 0)
-    restore = {canon: orig for canon, orig in reader.column_map.items() if canon != orig}
     with progress_bar("scanning", total=reader.total_bytes, enabled=progress) as advance:
         for batch in reader:
             rows = batch.rows
@@ -247,7 +244,7 @@ def _run_batches(
                     "row_id",
                     "ordinal",
                     "line",
-                    _source_id(rows, reader.spec.id_column),
+                    _source_id(rows, reader),
                     "prompt",
                     "completion",
                 ),
@@ -262,7 +259,7 @@ def _run_batches(
             counts["kept"] += rows.height - n_dropped
             counts["flagged"] += int((fates["flagged"] & ~dropped).sum())
             counts["quarantined"] += quarantine.height
-            user_rows = _user_columns(rows, reader).rename(restore)
+            user_rows = reader.restore_layout(rows)
             if survivors is not None:
                 survivors.write(user_rows.filter(~dropped))
             if rejects is not None:
@@ -290,15 +287,15 @@ def _run_batches(
     return counts
 
 
-def _user_columns(rows: pl.DataFrame, reader: Any) -> pl.DataFrame:
-    """The input's own columns plus ``row_id`` (bookkeeping and derived columns left out)."""
-    drop = [c for c in (*_INTERNAL, *reader.derived_columns) if c in rows.columns]
-    return rows.drop(drop)
-
-
-def _source_id(rows: pl.DataFrame, id_column: str | None) -> pl.Expr:
-    if id_column is not None and id_column in rows.columns:
-        return pl.col(id_column).cast(pl.String).alias("source_id")
+def _source_id(rows: pl.DataFrame, reader: DatasetReader) -> pl.Expr:
+    """The input's own id column as text (ingest renames it if it clashed with ours)."""
+    id_column = reader.spec.id_column
+    if id_column is not None:
+        batch_name = {orig: canon for canon, orig in reader.column_map.items()}.get(
+            id_column, id_column
+        )
+        if batch_name in rows.columns:
+            return pl.col(batch_name).cast(pl.String).alias("source_id")
     return pl.lit(None, dtype=pl.String).alias("source_id")
 
 

@@ -15,6 +15,14 @@ def _default(value: object) -> str:
     return str(value)
 
 
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return f"{value:%Y-%m-%d %H:%M:%S}"
+    return _default(value)
+
+
 def print_json(obj: Any) -> None:
     """One JSON document on stdout."""
     json.dump(obj, sys.stdout, default=_default, indent=2)
@@ -30,5 +38,7 @@ def print_table(rows: Iterable[Mapping[str, Any]], columns: list[str], title: st
     for name in columns:
         table.add_column(name, overflow="fold")
     for row in rows:
-        table.add_row(*("" if row[c] is None else _default(row[c]) for c in columns))
-    Console(soft_wrap=False).print(table)
+        table.add_row(*(_cell(row[c]) for c in columns))
+    # Piped output (a log, `| less`) gets a wide table instead of rich's 80-column default.
+    width = None if sys.stdout.isatty() else 200
+    Console(soft_wrap=False, width=width).print(table)
