@@ -76,9 +76,8 @@ class Engine:
                     REASONS,
                 )
             )
-        verdicts = (pl.concat(per_rule) if per_rule else pl.DataFrame(schema=VERDICT_SCHEMA)).cast(
-            VERDICT_SCHEMA
-        )  # type: ignore[arg-type]
+        schema = pl.Schema(VERDICT_SCHEMA)
+        verdicts = (pl.concat(per_rule) if per_rule else pl.DataFrame(schema=schema)).cast(schema)
         names = [rule.name for rule in self.rules]
         return BatchVerdicts(verdicts=verdicts, fates=_fates(keys, per_rule, names))
 

@@ -71,7 +71,8 @@ class QueryResult:
 
     def to_dicts(self) -> list[dict[str, Any]]:
         """The rows as JSON-friendly dicts."""
-        return self.table.to_pylist()
+        rows: list[dict[str, Any]] = self.table.to_pylist()
+        return rows
 
 
 class Ledger:

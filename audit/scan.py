@@ -22,15 +22,15 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast, get_args
 
 import polars as pl
 
 import audit
 from audit import rulepack
 from audit.engine import Engine
-from audit.errors import InputError
-from audit.ingest import DatasetReader, InputSpec, Quarantined, read_dataset
+from audit.errors import InputError, UserError
+from audit.ingest import DatasetReader, Format, InputSpec, Quarantined, read_dataset
 from audit.ledger import Ledger
 from audit.outputs import PartsWriter
 from audit.progress import progress_bar
@@ -121,9 +121,14 @@ def scan(
     """
     started = time.perf_counter()
     packs = rulepack.load_all(list(rules))
+    if input_format not in (None, *get_args(Format)):
+        raise UserError(
+            f"unknown input format {input_format!r} (use one of {', '.join(get_args(Format))})",
+            field="--format",
+        )
     spec = InputSpec(
         path=Path(input),
-        format=input_format,  # type: ignore[arg-type]
+        format=cast(Format | None, input_format),
         prompt_column=prompt_column,
         completion_column=completion_column,
         id_column=id_column,
@@ -133,9 +138,10 @@ def scan(
     all_rules = [rule for pack in packs for rule in pack.rules]
     engine = Engine(all_rules)
     run_id = new_run_id()
-    config = {
+    input_path = str(Path(input).resolve())
+    config: dict[str, Any] = {
         "input": {
-            "path": str(Path(input).resolve()),
+            "path": input_path,
             "format": reader.format,
             "prompt_column": prompt_column,
             "completion_column": completion_column,
@@ -155,7 +161,7 @@ def scan(
         with Ledger(ledger) as led:
             led.start_run(
                 run_id=run_id,
-                input_uri=config["input"]["path"],
+                input_uri=input_path,
                 input_format=reader.format,
                 input_bytes=Path(input).stat().st_size,
                 packs=[{k: p.record()[k] for k in ("name", "version", "sha256")} for p in packs],
@@ -219,7 +225,11 @@ def scan(
         input_sha256=reader.sha256(),
         seconds=round(time.perf_counter() - started, 3),
         abandoned_runs_failed=abandoned,
-        **counts,
+        rows_in=counts["rows_in"],
+        kept=counts["kept"],
+        dropped=counts["dropped"],
+        flagged=counts["flagged"],
+        quarantined=counts["quarantined"],
     )
 
 

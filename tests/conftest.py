@@ -10,7 +10,7 @@ import pytest
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("POLARS_MAX_THREADS", "2")
 
-from audit.ledger import Ledger  # noqa: E402
+from audit.ledger import Ledger
 
 
 @pytest.fixture
