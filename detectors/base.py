@@ -105,6 +105,33 @@ class Detector(ABC):
         return {}
 
 
+class LearnedDetector(Detector):
+    """A detector fitted on the whole dataset (and a reference dataset) before scoring.
+
+    The scan calls :meth:`fit` once with every readable row of the dataset and of the
+    reference, then :meth:`evaluate` batch by batch as for any detector. Scores of dataset
+    rows must be *cross-fitted*: no row is scored by a model that saw it (k-fold, scores
+    kept per ``ordinal`` in a fitted attribute). ``threshold_`` is calibrated on the
+    reference's own cross-fitted scores at ``target_fpr`` so that, on data like the
+    reference, about that share of rows fires.
+
+    Fitted attributes end in ``_`` (``threshold_``, ``metrics_``); the constructor only
+    stores parameters.
+    """
+
+    requires: ClassVar[frozenset[str]] = frozenset({"reference"})
+
+    @abstractmethod
+    def fit(self, data: pl.DataFrame, reference: pl.DataFrame) -> LearnedDetector:
+        """Fit on the dataset and the reference; return self.
+
+        Args:
+            data: every readable dataset row: ``ordinal`` (Int64, unique), ``row_id``,
+                ``prompt``, ``completion`` and carried columns.
+            reference: the reference dataset's rows in the same layout (its own ordinals).
+        """
+
+
 # ---------------------------------------------------------------------------------------
 # helpers for implementations
 
