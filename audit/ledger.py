@@ -173,19 +173,44 @@ class Ledger:
         quarantine: pl.DataFrame,
     ) -> None:
         """Insert one batch's rows, verdicts and quarantined rows in one transaction."""
+        self.insert_frames(
+            {"rows": rows, "verdicts": verdicts, "quarantine": quarantine},
+            {
+                "rows": "insert_rows",
+                "verdicts": "insert_verdicts",
+                "quarantine": "insert_quarantine",
+            },
+            run_id=run_id,
+        )
+
+    def execute(self, statement: str, **fields: Any) -> list[tuple[Any, ...]]:
+        """Run a statement from ``sql/statements/`` by name with named parameters.
+
+        Dicts and lists are bound as JSON text (cast with ``$x::JSON`` in the statement).
+        Returns the statement's rows (for INSERT/UPDATE, DuckDB's one-row count).
+        """
+        rows: list[tuple[Any, ...]] = self._exec(
+            "statements", statement, _jsonify(fields)
+        ).fetchall()
+        return rows
+
+    def insert_frames(
+        self, frames: Mapping[str, pl.DataFrame], statements: Mapping[str, str], **fields: Any
+    ) -> None:
+        """Bulk-insert polars frames through Arrow in one transaction.
+
+        Each frame is registered as the view ``incoming_<name>`` while its statement (from
+        ``sql/statements/``) runs with ``fields`` as parameters.
+        """
         self.con.execute("BEGIN TRANSACTION")
         try:
-            for name, frame in (
-                ("rows", rows),
-                ("verdicts", verdicts),
-                ("quarantine", quarantine),
-            ):
+            for name, frame in frames.items():
                 if frame.height == 0:
                     continue
                 view = f"incoming_{name}"
                 self.con.register(view, frame.to_arrow())
                 try:
-                    self._exec("statements", f"insert_{name}", {"run_id": run_id})
+                    self._exec("statements", statements[name], _jsonify(fields))
                 finally:
                     self.con.unregister(view)
             self.con.execute("COMMIT")
