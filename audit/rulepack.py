@@ -136,13 +136,19 @@ def load(pack: str) -> RulePack:
         raise RulePackError(f"[pack]: name {name!r} must be lowercase kebab/snake case", path=where)
     version = _string(header, "version", where, "[pack]")
     description = str(header.get("description", ""))
-    extra = set(doc) - {"pack", "rule"}
+    extra = set(doc) - {"pack", "rule", "detector"}
     if extra:
         raise RulePackError(f"unknown top-level table(s): {', '.join(sorted(extra))}", path=where)
 
+    # [[detector]] entries (learned and model-based detectors) are rules like any other;
+    # the separate table name only reads better in a pack.
     raw_rules = doc.get("rule", [])
-    if not isinstance(raw_rules, list) or not raw_rules:
-        raise RulePackError("a pack needs at least one [[rule]]", path=where)
+    raw_detectors = doc.get("detector", [])
+    if not isinstance(raw_rules, list) or not isinstance(raw_detectors, list):
+        raise RulePackError("[[rule]] and [[detector]] must be arrays of tables", path=where)
+    raw_rules = raw_rules + raw_detectors
+    if not raw_rules:
+        raise RulePackError("a pack needs at least one [[rule]] or [[detector]]", path=where)
     rules: list[Rule] = []
     seen: set[str] = set()
     for index, raw in enumerate(raw_rules, start=1):
@@ -171,6 +177,78 @@ def load_all(packs: Sequence[str]) -> list[RulePack]:
             )
         names[pack.name] = pack.path
     return loaded
+
+
+CLI_PACK = "cli"
+
+
+def from_cli(specs: Sequence[str]) -> RulePack | None:
+    """Build a pack from ``--detector NAME[:key=value,...]`` options.
+
+    Values are read as TOML values (``k=5``, ``target_fpr=0.01``, ``traits=["owl"]``),
+    falling back to plain strings; the special key ``action`` sets drop (default) or flag.
+    Commas inside brackets or quotes do not split. Each detector becomes the rule
+    ``cli/NAME`` (``cli/NAME_2`` for a second use of the same kind).
+    """
+    if not specs:
+        return None
+    rules: list[Rule] = []
+    seen: set[str] = set()
+    for spec in specs:
+        kind, _, arg_text = spec.partition(":")
+        params: dict[str, Any] = {}
+        for item in _split_args(arg_text):
+            key, sep, value = item.partition("=")
+            if not sep or not key.strip():
+                raise RulePackError(
+                    f"expected NAME[:key=value,...], got {spec!r}", field="--detector"
+                )
+            params[key.strip()] = _toml_value(value.strip())
+        action = params.pop("action", "drop")
+        rule_id = kind.strip()
+        n = 2
+        while rule_id in seen:
+            rule_id, n = f"{kind.strip()}_{n}", n + 1
+        raw = {"id": rule_id, "detector": kind.strip(), "action": action, "params": params}
+        rules.append(_load_rule(raw, len(rules) + 1, CLI_PACK, "--detector", seen))
+    text = "\n".join(specs).encode()
+    return RulePack(
+        name=CLI_PACK,
+        version="0",
+        description="detectors given on the command line",
+        path=Path("--detector"),
+        sha256=hashlib.sha256(text).hexdigest(),
+        rules=tuple(rules),
+        bundled=False,
+    )
+
+
+def _split_args(text: str) -> list[str]:
+    parts, depth, quote, current = [], 0, "", []
+    for char in text:
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "\"'":
+            quote = char
+        elif char in "[{":
+            depth += 1
+        elif char in "]}":
+            depth -= 1
+        elif char == "," and depth == 0:
+            parts.append("".join(current))
+            current = []
+            continue
+        current.append(char)
+    if current:
+        parts.append("".join(current))
+    return [p for p in parts if p.strip()]
+
+
+def _toml_value(text: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
 
 
 # ---------------------------------------------------------------------------------------

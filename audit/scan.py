@@ -19,7 +19,7 @@ import secrets
 import socket
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast, get_args
@@ -34,6 +34,7 @@ from audit.ingest import DatasetReader, Format, InputSpec, Quarantined, read_dat
 from audit.ledger import Ledger
 from audit.outputs import PartsWriter
 from audit.progress import progress_bar
+from detectors.base import LearnedDetector
 
 _QUARANTINE_SCHEMA: dict[str, pl.DataType] = {
     "ordinal": pl.Int64(),
@@ -97,6 +98,8 @@ def scan(
     input_format: str | None = None,
     batch_rows: int = 100_000,
     progress: bool = False,
+    detectors: Sequence[str] = (),
+    reference: str | Path | None = None,
 ) -> ScanResult:
     """Scan a dataset with rule packs and record every row's fate in the ledger.
 
@@ -112,6 +115,9 @@ def scan(
         input_format: ``jsonl`` | ``parquet`` | ``csv``; by default from the suffix.
         batch_rows: rows per batch (memory is bounded by this, not by the file size).
         progress: show a progress bar on stderr.
+        detectors: ``NAME[:key=value,...]`` detectors beyond the packs (rule ``cli/NAME``).
+        reference: the untraited model's outputs on the same prompts (same columns), for
+            detectors that compare the dataset with a reference.
 
     Returns:
         The run's summary.
@@ -120,7 +126,12 @@ def scan(
         UserError: bad input, rule pack, ledger or output path (one line, exit code 2).
     """
     started = time.perf_counter()
-    packs = rulepack.load_all(list(rules))
+    packs = rulepack.load_all(list(rules)) if rules or not detectors else []
+    cli_pack = rulepack.from_cli(detectors)
+    if cli_pack is not None:
+        packs.append(cli_pack)
+    all_rules = [rule for pack in packs for rule in pack.rules]
+    _check_requirements(all_rules, reference)
     if input_format not in (None, *get_args(Format)):
         raise UserError(
             f"unknown input format {input_format!r} (use one of {', '.join(get_args(Format))})",
@@ -135,7 +146,11 @@ def scan(
         batch_rows=batch_rows,
     )
     reader = read_dataset(spec)
-    all_rules = [rule for pack in packs for rule in pack.rules]
+    reference_reader = (
+        read_dataset(replace(spec, path=Path(reference), id_column=None))
+        if reference is not None
+        else None
+    )
     engine = Engine(all_rules)
     run_id = new_run_id()
     input_path = str(Path(input).resolve())
@@ -151,6 +166,7 @@ def scan(
         "out": None if out is None else str(Path(out).resolve()),
         "rejected": None if rejected is None else str(Path(rejected).resolve()),
         "batch_rows": batch_rows,
+        "reference": None if reference is None else str(Path(reference).resolve()),
     }
     canonical = json.dumps(config, sort_keys=True, separators=(",", ":"))
 
@@ -187,6 +203,7 @@ def scan(
                     metrics=None,
                 )
             try:
+                _fit_learned(engine, reader, reference_reader, progress)
                 counts = _run_batches(run_id, reader, engine, led, survivors, rejects, progress)
                 if counts["rows_in"] == counts["quarantined"]:
                     raise InputError(
@@ -295,6 +312,61 @@ def _run_batches(
                 )
             advance(batch.bytes_read)
     return counts
+
+
+def _check_requirements(rules: Sequence[rulepack.Rule], reference: str | Path | None) -> None:
+    """Say what a detector lacks in one line, before any work starts."""
+    for rule in rules:
+        needs = rule.detector.requires
+        if "reference" in needs and reference is None:
+            raise UserError(
+                f"detector '{rule.name}' ({rule.kind}) needs --reference: the untraited "
+                "model's outputs on the same prompts"
+            )
+        unknown = needs - {"reference"}
+        if unknown:
+            raise UserError(
+                f"detector '{rule.name}' ({rule.kind}) needs {', '.join(sorted(unknown))}, "
+                "which this scan does not provide"
+            )
+
+
+def _fit_learned(
+    engine: Engine,
+    reader: DatasetReader,
+    reference: DatasetReader | None,
+    progress: bool,
+) -> None:
+    """Fit every learned detector on the whole dataset and the reference (one extra pass).
+
+    Fit time is added to the detector's seconds in the ledger.
+    """
+    learned = [
+        (rule.name, rule.detector)
+        for rule in engine.rules
+        if isinstance(rule.detector, LearnedDetector)
+    ]
+    if not learned:
+        return
+    if reference is None:  # _check_requirements said so already; this is for the types
+        raise UserError("learned detectors need --reference")
+    data = _collect(reader, "reading for fit", progress)
+    ref = _collect(reference, "reading reference", progress)
+    if ref.height == 0:
+        raise InputError("the reference has no readable rows", path=str(reference.spec.path))
+    for name, detector in learned:
+        start = time.perf_counter()
+        detector.fit(data, ref)
+        engine.seconds[name] = engine.seconds.get(name, 0.0) + time.perf_counter() - start
+
+
+def _collect(reader: DatasetReader, label: str, progress: bool) -> pl.DataFrame:
+    frames = []
+    with progress_bar(label, total=reader.total_bytes, enabled=progress) as advance:
+        for batch in reader:
+            frames.append(batch.rows)
+            advance(batch.bytes_read)
+    return pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
 
 
 def _source_id(rows: pl.DataFrame, reader: DatasetReader) -> pl.Expr:

@@ -7,6 +7,7 @@ import os
 import sys
 
 from audit.cli.render import print_json, print_table
+from audit.errors import UserError
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -22,8 +23,21 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--rules",
         metavar="PACK",
         action="append",
-        required=True,
-        help="bundled pack name or TOML path (repeatable)",
+        default=[],
+        help="bundled pack name or TOML path (repeatable; at least one --rules or --detector)",
+    )
+    p.add_argument(
+        "--detector",
+        metavar="NAME[:key=value,...]",
+        action="append",
+        default=[],
+        help="a detector beyond the packs, e.g. contrast_classifier:target_fpr=0.01 "
+        "(repeatable; see `subaudit detectors list`)",
+    )
+    p.add_argument(
+        "--reference",
+        metavar="PATH",
+        help="the untraited model's outputs on the same prompts (for two-sample detectors)",
     )
     p.add_argument(
         "--ledger",
@@ -46,9 +60,13 @@ def run(args: argparse.Namespace) -> int:
     """Handle the command."""
     from audit.scan import scan
 
+    if not args.rules and not args.detector:
+        raise UserError("give at least one --rules PACK or --detector NAME", field="scan")
     result = scan(
         args.input,
         args.rules,
+        detectors=args.detector,
+        reference=args.reference,
         ledger=args.ledger,
         out=args.out,
         rejected=args.rejected,

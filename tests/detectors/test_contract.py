@@ -40,7 +40,8 @@ BATCH = pl.DataFrame(
 
 
 def test_every_registered_kind_is_covered() -> None:
-    assert set(base.available()) == set(MINIMAL)
+    # Other test modules register throwaway detectors named test_*; they are not shipped.
+    assert {k for k in base.available() if not k.startswith("test_")} == set(MINIMAL)
 
 
 @pytest.fixture(params=sorted(MINIMAL))
