@@ -240,3 +240,70 @@ def test_killed_scan_leaves_no_survivors_and_run_marked_failed(
         assert not list(tmp_path.glob(".o.jsonl.*"))
     else:
         assert run["error"].startswith("abandoned")
+
+
+def _malformed_jsonl(path: Path, n: int, seed: int) -> int:
+    """A JSONL mixing good rows with every kind of row-level fault; returns the row count."""
+    import random
+
+    rng = random.Random(seed)
+    good = make_frame(SampleConfig(rows=n, seed=seed)).to_dicts()
+    faults = [
+        b"{not json",
+        b'{"prompt": "p", "completion": 5}',
+        b'{"prompt": "p", "completion": null}',
+        b'{"prompt": "p"}',
+        b"[1, 2]",
+        b'"just a string"',
+        b'{"prompt": "p", "completion": "\xff\xfe bad utf8"}',
+        b'{"prompt": "p", "completion": ["a"]}',
+        b'{"messages": [{"role": "user", "content": "q"}]}',
+    ]
+    rows = 0
+    with path.open("wb") as fh:
+        for row in good:
+            roll = rng.random()
+            if roll < 0.15:
+                fh.write(rng.choice(faults) + b"\n")
+                rows += 1
+            elif roll < 0.18:
+                fh.write(b"   \n")  # blank lines are not rows
+                continue
+            fh.write(json.dumps(row).encode() + b"\n")
+            rows += 1
+        fh.write(b'{"prompt": "last", "completion": "1 2 3"}')  # no trailing newline
+    return rows + 1
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_conservation_on_generated_malformed_files(tmp_path: Path, seed: int) -> None:
+    src = tmp_path / "messy.jsonl"
+    n_rows = _malformed_jsonl(src, 400, seed)
+    led_path = tmp_path / "l.duckdb"
+    result = scan(
+        src,
+        ["numbers", "animals"],
+        ledger=led_path,
+        out=tmp_path / "o.jsonl",
+        rejected=tmp_path / "r.jsonl",
+        batch_rows=50,
+    )
+    assert result.rows_in == n_rows
+    assert result.kept + result.dropped + result.quarantined == n_rows
+    assert result.quarantined > 0
+    with Ledger(led_path, read_only=True) as led:
+        ordinals = (
+            led.query(
+                "SELECT ordinal FROM rows WHERE run_id = $run_id UNION ALL "
+                "SELECT ordinal FROM quarantine WHERE run_id = $run_id ORDER BY ordinal",
+                {"run_id": result.run_id},
+            )
+            .to_polars()["ordinal"]
+            .to_list()
+        )
+        errors = led.query("quarantine", {"run_id": result.run_id}).to_polars()
+    assert ordinals == list(range(n_rows))  # every row once, with its fate
+    assert errors["line"].null_count() == 0 and errors["error"].str.len_chars().min() > 0
+    survivors = sum(1 for _ in (tmp_path / "o.jsonl").open())
+    rejected = sum(1 for _ in (tmp_path / "r.jsonl").open())
+    assert survivors == result.kept and rejected == result.dropped + result.quarantined
