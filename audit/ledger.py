@@ -84,7 +84,7 @@ class Ledger:
     """
 
     def __init__(
-        self, path: str | Path, *, read_only: bool = False, memory_limit: str = "1GB"
+        self, path: str | Path, *, read_only: bool = False, memory_limit: str = "512MB"
     ) -> None:
         self.path = Path(path)
         self.read_only = read_only
