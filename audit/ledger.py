@@ -107,6 +107,8 @@ class Ledger:
             self.migrate()
             rows = self._exec("statements", "fail_abandoned_runs", {}).fetchall()
             self.abandoned = [r[0] for r in rows]
+            # Transfer checks hold the ledger the same way; the same reasoning applies.
+            self._exec("statements", "fail_abandoned_experiments", {}).fetchall()
 
     # -- lifecycle --------------------------------------------------------------------
 
