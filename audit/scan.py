@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, cast, get_args
+from typing import Any, Literal, cast, get_args
 
 import polars as pl
 
@@ -100,6 +100,7 @@ def scan(
     progress: bool = False,
     detectors: Sequence[str] = (),
     reference: str | Path | None = None,
+    executor: Literal["local", "ray"] = "local",
 ) -> ScanResult:
     """Scan a dataset with rule packs and record every row's fate in the ledger.
 
@@ -118,6 +119,8 @@ def scan(
         detectors: ``NAME[:key=value,...]`` detectors beyond the packs (rule ``cli/NAME``).
         reference: the untraited model's outputs on the same prompts (same columns), for
             detectors that compare the dataset with a reference.
+        executor: ``local`` (this process) or ``ray`` (score shards with Ray Data, see
+            :mod:`audit.executors.ray_executor`); the ledger and outputs are the same.
 
     Returns:
         The run's summary.
@@ -126,6 +129,8 @@ def scan(
         UserError: bad input, rule pack, ledger or output path (one line, exit code 2).
     """
     started = time.perf_counter()
+    if executor not in ("local", "ray"):
+        raise UserError(f"unknown executor {executor!r} (use local or ray)", field="--executor")
     packs = rulepack.load_all(list(rules)) if rules or not detectors else []
     cli_pack = rulepack.from_cli(detectors)
     if cli_pack is not None:
@@ -204,7 +209,22 @@ def scan(
                 )
             try:
                 _fit_learned(engine, reader, reference_reader, progress)
-                counts = _run_batches(run_id, reader, engine, led, survivors, rejects, progress)
+                if executor == "ray":
+                    from audit.executors.ray_executor import run_batches_ray
+
+                    counts = run_batches_ray(
+                        run_id,
+                        reader,
+                        engine,
+                        led,
+                        survivors,
+                        rejects,
+                        progress,
+                        rules=list(rules),
+                        detectors=list(detectors),
+                    )
+                else:
+                    counts = _run_batches(run_id, reader, engine, led, survivors, rejects, progress)
                 if counts["rows_in"] == counts["quarantined"]:
                     raise InputError(
                         f"no readable rows: all {counts['quarantined']} rows were quarantined "

@@ -15,10 +15,21 @@ from collections.abc import Sequence
 from types import FrameType
 
 from audit import __version__
-from audit.cli import demo, detectors, gate, query, report, rules, runs, scan, transfer
+from audit.cli import (
+    demo,
+    detectors,
+    gate,
+    query,
+    report,
+    rules,
+    runs,
+    scan,
+    serve,
+    transfer,
+)
 from audit.errors import UserError
 
-_COMMANDS = (demo, scan, runs, query, rules, detectors, gate, report, transfer)
+_COMMANDS = (demo, scan, runs, query, rules, detectors, gate, report, transfer, serve)
 
 
 def build_parser() -> argparse.ArgumentParser:

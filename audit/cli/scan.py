@@ -51,6 +51,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--id-column", help="id column carried through and hashed into row_id")
     p.add_argument("--format", choices=["jsonl", "parquet", "csv"], help="input format")
     p.add_argument("--batch-rows", type=int, default=100_000, help="rows per batch")
+    p.add_argument(
+        "--executor",
+        choices=["local", "ray"],
+        default=os.environ.get("SUBAUDIT_EXECUTOR", "local"),
+        help="local, or ray: score shards with Ray Data (pip install 'subaudit[ray]'; "
+        "RAY_ADDRESS joins a cluster)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--quiet", action="store_true", help="no progress bar, no funnel")
     p.set_defaults(func=run)
@@ -76,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
         input_format=args.format,
         batch_rows=args.batch_rows,
         progress=not (args.quiet or args.json),
+        executor=args.executor,
     )
     if args.json:
         print_json(result.to_json())
