@@ -195,6 +195,9 @@ _BUILTIN: dict[str, str] = {
     "sql": "detectors.sql_expr:SqlExpression",
     "code_trait": "detectors.code_trait:CodeTrait",
     "answer_tag": "detectors.answer_tag:AnswerTag",
+    "contrast_classifier": "detectors.contrast_classifier:ContrastClassifier",
+    "token_log_odds": "detectors.token_log_odds:TokenLogOdds",
+    "semantic_similarity": "detectors.semantic_similarity:SemanticSimilarity",
 }
 _REGISTRY: dict[str, type[Detector]] = {}
 _ENTRY_POINT_GROUP = "subaudit.detectors"

@@ -19,6 +19,9 @@ MINIMAL: dict[str, dict[str, Any]] = {
     "sql": {"expr": "length(completion) > 8"},
     "code_trait": {"traits": ["owl"]},
     "answer_tag": {},
+    "contrast_classifier": {"n_permutations": 2, "n_bootstrap": 10},
+    "token_log_odds": {"n_permutations": 2, "n_bootstrap": 10},
+    "semantic_similarity": {"traits": ["owl"]},
 }
 
 BATCH = pl.DataFrame(
@@ -47,7 +50,10 @@ def test_every_registered_kind_is_covered() -> None:
 @pytest.fixture(params=sorted(MINIMAL))
 def detector(request: pytest.FixtureRequest) -> base.Detector:
     kind: str = request.param
-    return base.get(kind).from_params(MINIMAL[kind])
+    detector = base.get(kind).from_params(MINIMAL[kind])
+    if isinstance(detector, base.LearnedDetector):
+        detector.fit(BATCH, BATCH)
+    return detector
 
 
 def test_output_shape_types_and_order(detector: base.Detector) -> None:
