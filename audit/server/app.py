@@ -9,23 +9,24 @@ have no network.
 Errors are ``{"detail": "one line"}``: 400 a body that is not JSON, 401 no or wrong token,
 403 a path outside the data roots, 404 no such job or run, 409 retrying a job that has not
 failed, 413 an upload over the limit, 422 anything else the client can fix (unknown pack
-or detector, bad parameter, missing input, missing column), 501 an endpoint whose feature
-is not in this version.
+or detector, bad parameter, missing input, missing column) (a report of a run in an
+older ledger fails the same way).
 """
 
 from __future__ import annotations
 
-import importlib.util
+import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
 import uvicorn
 from fastapi import Depends, FastAPI, File, Form, HTTPException, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import ValidationError
 
 import audit
@@ -42,7 +43,7 @@ from audit.server.uploads import BodyLimit, parse_options, store_upload
 log = logging.getLogger("subaudit.server")
 UPLOAD_PATH = "/v1/scans/upload"
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": Problem} for code in (400, 401, 403, 404, 409, 413, 422, 501)
+    code: {"model": Problem} for code in (400, 401, 403, 404, 409, 413, 422)
 }
 
 
@@ -156,28 +157,41 @@ def create_app(config: ServerConfig, store: JobStore, worker: Worker | None = No
             raise HTTPException(404, f"no run {run_id}")
         return summary
 
-    @app.get("/v1/runs/{run_id}/report", dependencies=auth, tags=["runs"])
-    def get_report(run_id: str) -> dict[str, Any]:
-        """The run's audit report (needs the report module)."""
-        return _not_yet(store, run_id, "report")
+    @app.get(
+        "/v1/runs/{run_id}/report",
+        dependencies=auth,
+        tags=["runs"],
+        response_class=HTMLResponse,
+        responses={200: {"content": {"text/markdown": {}}}},
+    )
+    def get_report(run_id: str, format: Literal["html", "md"] = "html") -> Response:
+        """The run's audit report, built from the ledger (HTML by default, or ``?format=md``)."""
+        from audit.report import collect
+        from audit.report_html import render_html
+        from audit.report_md import render_markdown
+
+        if run_summary(store, run_id) is None:
+            raise HTTPException(404, f"no run {run_id}")
+        with store.lock:
+            data = collect(store.ledger, run_id)
+        if format == "md":
+            return Response(render_markdown(data), media_type="text/markdown; charset=utf-8")
+        return HTMLResponse(render_html(data))
 
     @app.get("/v1/runs/{run_id}/gate", dependencies=auth, tags=["runs"])
     def get_gate(run_id: str) -> dict[str, Any]:
-        """The run's gate result (needs the gate module)."""
-        return _not_yet(store, run_id, "gate")
+        """The run's latest recorded gate result (run ``subaudit gate`` to record one)."""
+        if run_summary(store, run_id) is None:
+            raise HTTPException(404, f"no run {run_id}")
+        rows = store.query("gates", {"run_id": run_id})
+        if not rows:
+            raise HTTPException(404, f"run {run_id} has no gate result yet")
+        latest = dict(rows[0])
+        if isinstance(latest.get("results"), str):
+            latest["results"] = json.loads(latest["results"])
+        return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in latest.items()}
 
     return app
-
-
-def _not_yet(store: JobStore, run_id: str, feature: str) -> dict[str, Any]:
-    if run_summary(store, run_id) is None:
-        raise HTTPException(404, f"no run {run_id}")
-    if importlib.util.find_spec(f"audit.{feature}") is None:
-        raise HTTPException(
-            501, f"this subaudit has no {feature} yet (audit/{feature}.py is not installed)"
-        )
-    # The module exists but its API is not wired to the server yet (a follow-up).
-    raise HTTPException(501, f"the {feature} endpoint is not wired to audit.{feature} yet")
 
 
 def _install_error_handlers(app: FastAPI) -> None:

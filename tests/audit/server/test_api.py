@@ -142,13 +142,19 @@ def test_failed_job_can_be_retried(server: Server, data_root: Path) -> None:
         assert client.get("/v1/jobs/job-nope").status_code == 404
 
 
-@pytest.mark.parametrize("feature", ["report", "gate"])
-def test_report_and_gate_not_yet(shared: Server, feature: str) -> None:
+def test_report_and_gate_endpoints(shared: Server) -> None:
     server = shared
     with server.client() as client:
-        assert client.get(f"/v1/runs/nope/{feature}").status_code == 404
+        assert client.get("/v1/runs/nope/report").status_code == 404
+        assert client.get("/v1/runs/nope/gate").status_code == 404
         job_id = client.post("/v1/scans", json={"input": "teacher.jsonl", "rules": ["numbers"]})
         job = server.wait_job(client, job_id.json()["job_id"])
-        answer = client.get(f"/v1/runs/{job['run_id']}/{feature}")
-    assert answer.status_code == 501
-    assert feature in answer.json()["detail"]
+        run_id = job["run_id"]
+        html = client.get(f"/v1/runs/{run_id}/report")
+        markdown = client.get(f"/v1/runs/{run_id}/report", params={"format": "md"})
+        gate = client.get(f"/v1/runs/{run_id}/gate")
+    assert html.status_code == 200 and html.headers["content-type"].startswith("text/html")
+    assert run_id in html.text and "<script" not in html.text.lower()
+    assert markdown.status_code == 200 and run_id in markdown.text
+    # No gate has been recorded for the run yet: a clear 404, not an empty success.
+    assert gate.status_code == 404 and "no gate result" in gate.json()["detail"]
