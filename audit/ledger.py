@@ -9,6 +9,7 @@ by row. A run follows a small lifecycle: :meth:`Ledger.start_run`, any number of
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Iterator, Mapping
@@ -23,6 +24,7 @@ import polars as pl
 import pyarrow as pa
 
 from audit.errors import LedgerError
+from audit.interrupts import critical
 from audit.resources import sql_dir
 
 _PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
@@ -204,6 +206,12 @@ class Ledger:
         Each frame is registered as the view ``incoming_<name>`` while its statement (from
         ``sql/statements/``) runs with ``fields`` as parameters.
         """
+        with critical():
+            self._insert_frames(frames, statements, fields)
+
+    def _insert_frames(
+        self, frames: Mapping[str, pl.DataFrame], statements: Mapping[str, str], fields: Any
+    ) -> None:
         self.con.execute("BEGIN TRANSACTION")
         try:
             for name, frame in frames.items():
@@ -217,16 +225,25 @@ class Ledger:
                     self.con.unregister(view)
             self.con.execute("COMMIT")
         except BaseException:
-            self.con.execute("ROLLBACK")
+            self._rollback()
             raise
+
+    def _rollback(self) -> None:
+        # Best effort: a failed COMMIT or an interrupted statement may already have ended
+        # the transaction, and that must not hide the error that brought us here.
+        with contextlib.suppress(duckdb.Error):
+            self.con.execute("ROLLBACK")
 
     def finish_run(self, **fields: Any) -> None:
         """Mark a run succeeded with its counts and input hash."""
-        self._exec("statements", "finish_run", fields)
+        with critical():
+            self._exec("statements", "finish_run", fields)
 
     def fail_run(self, run_id: str, error: str) -> None:
         """Mark a run failed; its survivors were never written."""
-        self._exec("statements", "fail_run", {"run_id": run_id, "error": error})
+        with critical():
+            self._rollback()  # the failure may have left a transaction open
+            self._exec("statements", "fail_run", {"run_id": run_id, "error": error})
 
     # -- queries ----------------------------------------------------------------------
 

@@ -31,6 +31,7 @@ from audit import rulepack
 from audit.engine import Engine
 from audit.errors import InputError, UserError
 from audit.ingest import DatasetReader, Format, InputSpec, Quarantined, read_dataset
+from audit.interrupts import critical
 from audit.ledger import Ledger
 from audit.outputs import PartsWriter
 from audit.progress import progress_bar
@@ -240,9 +241,12 @@ def scan(
                         metrics=rule.detector.metrics() or None,
                     )
                 _check_conservation(led, run_id, counts)
-                for writer in writers:
-                    writer.commit()
-                led.finish_run(run_id=run_id, input_sha256=reader.sha256(), **counts)
+                # Publishing the outputs and marking the run succeeded belong together: a
+                # SIGTERM waits until both are done (audit.interrupts).
+                with critical():
+                    for writer in writers:
+                        writer.commit()
+                    led.finish_run(run_id=run_id, input_sha256=reader.sha256(), **counts)
             except BaseException as exc:  # KeyboardInterrupt and SIGTERM included
                 led.fail_run(run_id, _describe(exc))
                 raise

@@ -12,9 +12,8 @@ import argparse
 import signal
 import sys
 from collections.abc import Sequence
-from types import FrameType
 
-from audit import __version__
+from audit import __version__, interrupts
 from audit.cli import (
     demo,
     detectors,
@@ -46,15 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _terminate(signum: int, _frame: FrameType | None) -> None:
-    # Turn SIGTERM into an exception so that runs are marked failed and temporary
-    # outputs are removed by the normal unwinding path.
-    raise SystemExit(128 + signum)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the process exit code."""
-    signal.signal(signal.SIGTERM, _terminate)
+    # SIGTERM unwinds like an exception (runs marked failed, temporary outputs removed),
+    # but never inside a ledger transaction: see audit.interrupts.
+    signal.signal(signal.SIGTERM, interrupts.terminate)
     args = build_parser().parse_args(argv)
     try:
         code: int = args.func(args)

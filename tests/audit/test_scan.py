@@ -236,7 +236,7 @@ def test_killed_scan_leaves_no_survivors_and_run_marked_failed(
         (run,) = led.query("runs").to_dicts()
     assert run["status"] == "failed"
     if sig == signal.SIGTERM:  # unwound cleanly: the error says so, temp parts are gone
-        assert run["error"].startswith("terminated")
+        assert run["error"].startswith("terminated"), run["error"]
         assert not list(tmp_path.glob(".o.jsonl.*"))
     else:
         assert run["error"].startswith("abandoned")
