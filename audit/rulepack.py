@@ -224,7 +224,9 @@ def from_cli(specs: Sequence[str]) -> RulePack | None:
 
 
 def _split_args(text: str) -> list[str]:
-    parts, depth, quote, current = [], 0, "", []
+    parts: list[str] = []
+    current: list[str] = []
+    depth, quote = 0, ""
     for char in text:
         if quote:
             quote = "" if char == quote else quote
