@@ -25,10 +25,11 @@ from audit.cli import (
     scan,
     serve,
     transfer,
+    world,
 )
 from audit.errors import UserError
 
-_COMMANDS = (demo, scan, runs, query, rules, detectors, gate, report, transfer, serve)
+_COMMANDS = (demo, scan, runs, query, rules, detectors, gate, report, transfer, serve, world)
 
 
 def build_parser() -> argparse.ArgumentParser:
