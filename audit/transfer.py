@@ -93,7 +93,9 @@ def _prepare(
             record = load_cleaned(run_id, ledger)
             data["cleaned"] = record.survivors
             # The control goes through the very packs that made the cleaned data.
-            control_run_id, data["control"] = rescan_control(control, record, ledger)
+            control_run_id, rescanned = rescan_control(control, record, ledger)
+            if rescanned is not None:
+                data["control"] = rescanned
     if mask_column is not None:
         if mask_column not in raw_data.rows.columns:
             raise UserError(f"mask column '{mask_column}' is missing from the raw data")

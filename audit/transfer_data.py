@@ -183,14 +183,16 @@ def _json(value: Any) -> Any:
 
 def rescan_control(
     control: str | Path | pl.DataFrame, run: RunRecord, ledger: str | Path
-) -> tuple[str, ConditionData]:
+) -> tuple[str | None, ConditionData | None]:
     """Scan the control data with the run's rule packs and return that run's survivors.
 
     The packs are loaded from the paths the run recorded and must still hash to the
     recorded sha256: a pack edited since the run would filter the control differently.
 
     Returns:
-        The new run's id and the surviving control rows.
+        The new run's id and the surviving control rows; ``(None, None)`` when the run had
+        no rule pack to apply (only ``--detector`` two-sample detectors): the control is
+        then used as read.
 
     Raises:
         UserError: A pack changed or vanished since the run; the control data is unreadable.
@@ -199,7 +201,14 @@ def rescan_control(
     from audit.scan import scan
 
     paths: list[str] = []
+    not_applied: list[str] = []
     for pack in run.packs:
+        if pack.get("name") == rulepack.CLI_PACK:
+            # Detectors given with --detector. The two-sample ones were fitted teacher vs
+            # reference; there is no like-for-like fit for the control data, so the control
+            # goes through the rule packs only and the record says which detectors it missed.
+            not_applied += [f"cli/{r.get('id')}" for r in pack.get("rules", [])]
+            continue
         path = str(pack.get("path", ""))
         loaded = rulepack.load(path if Path(path).is_file() else str(pack.get("name")))
         if loaded.sha256 != pack.get("sha256"):
@@ -210,6 +219,8 @@ def rescan_control(
                 path=str(loaded.path),
             )
         paths.append(str(loaded.path))
+    if not paths:
+        return None, None
     with tempfile.TemporaryDirectory(prefix="subaudit-control-") as tmp:
         if isinstance(control, pl.DataFrame):
             source = Path(tmp) / "control.jsonl"
@@ -228,7 +239,12 @@ def rescan_control(
         )
     record = load_cleaned(result.run_id, ledger)
     survivors = record.survivors
-    src = {**survivors.source, "kind": "rescan", "of_run": run.run_id}
+    src = {
+        **survivors.source,
+        "kind": "rescan",
+        "of_run": run.run_id,
+        "detectors_not_applied": not_applied,
+    }
     if not isinstance(control, pl.DataFrame):
         src["path"] = str(Path(control).resolve())
     return result.run_id, ConditionData(survivors.rows, src)

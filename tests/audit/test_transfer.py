@@ -588,3 +588,34 @@ def test_small_consistent_noise_is_not_leakage_at_three_seeds() -> None:
     raw = paired_difference("raw-control", [0.3, 0.32, 0.31], [0.1, 0.1, 0.1], RULES)
     assert decide(raw, d, RULES).verdict == "no_leakage_detected"
     assert d.as_dict()["ci"] == [d.interval.low, d.interval.high]
+
+
+@pytest.mark.parametrize("with_pack", [True, False])
+def test_cleaned_run_with_two_sample_detectors(tmp_path: Path, with_pack: bool) -> None:
+    """The control goes through the run's rule packs; --detector ones are recorded as not
+    applied (a teacher-vs-reference fit has no like-for-like counterpart for the control)."""
+    raw, control = write(make_data(subtle=0.3, errors=0.3), tmp_path)
+    led = tmp_path / "audit.duckdb"
+    run = scan(
+        raw,
+        ["numbers"] if with_pack else [],
+        detectors=["token_log_odds:n_permutations=2,n_bootstrap=10"],
+        reference=control,
+        ledger=led,
+    )
+    result = transfer_check(
+        FakeWorld(),
+        trait="owl",
+        raw=raw,
+        control=control,
+        cleaned=f"run:{run.run_id}",
+        seeds=3,
+        ledger=led,
+        different_init=False,
+    )
+    source = result.config["sources"]["control"]
+    if with_pack:
+        assert source["kind"] == "rescan" and source["rows"] < 300
+        assert source["detectors_not_applied"] == ["cli/token_log_odds"]
+    else:  # nothing to apply: the control is used as read
+        assert source["kind"] != "rescan" and source["rows"] == 300
