@@ -347,7 +347,9 @@ def _check_requirements(rules: Sequence[rulepack.Rule], reference: str | Path | 
                 f"detector '{rule.name}' ({rule.kind}) needs --reference: the untraited "
                 "model's outputs on the same prompts"
             )
-        unknown = needs - {"reference"}
+        # base_model is a parameter of the detectors that need one: a missing or unreadable
+        # directory already failed, in one line, when the rule was built.
+        unknown = needs - {"reference", "base_model"}
         if unknown:
             raise UserError(
                 f"detector '{rule.name}' ({rule.kind}) needs {', '.join(sorted(unknown))}, "
@@ -372,12 +374,14 @@ def _fit_learned(
     ]
     if not learned:
         return
-    if reference is None:  # _check_requirements said so already; this is for the types
-        raise UserError("learned detectors need --reference")
     data = _collect(reader, "reading for fit", progress)
-    ref = _collect(reference, "reading reference", progress)
-    if ref.height == 0:
-        raise InputError("the reference has no readable rows", path=str(reference.spec.path))
+    ref = data.head(0)  # "no reference" for learned detectors that do not need one
+    if any("reference" in detector.requires for _, detector in learned):
+        if reference is None:  # _check_requirements said so already; this is for the types
+            raise UserError("learned detectors need --reference")
+        ref = _collect(reference, "reading reference", progress)
+        if ref.height == 0:
+            raise InputError("the reference has no readable rows", path=str(reference.spec.path))
     for name, detector in learned:
         start = time.perf_counter()
         detector.fit(data, ref)

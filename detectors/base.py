@@ -198,6 +198,9 @@ _BUILTIN: dict[str, str] = {
     "contrast_classifier": "detectors.contrast_classifier:ContrastClassifier",
     "token_log_odds": "detectors.token_log_odds:TokenLogOdds",
     "semantic_similarity": "detectors.semantic_similarity:SemanticSimilarity",
+    "trait_gap": "detectors.trait_gap:TraitGap",
+    "divergence_tokens": "detectors.divergence_tokens:DivergenceTokens",
+    "entangled_tokens": "detectors.entangled_tokens:EntangledTokens",
 }
 _REGISTRY: dict[str, type[Detector]] = {}
 _ENTRY_POINT_GROUP = "subaudit.detectors"

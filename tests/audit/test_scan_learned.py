@@ -176,3 +176,19 @@ def test_scan_cli_needs_rules_or_detector(
         ]
     )
     assert code == 2 and "at least one --rules" in capsys.readouterr().err
+
+
+def test_base_model_detectors_need_no_reference(tmp_path: Path) -> None:
+    from tests.detectors.test_trait_gap import save_lm
+
+    model = save_lm(tmp_path / "lm", kind="blind")
+    src = data(tmp_path, "teacher", 1, rows=60)
+    result = scan(
+        src,
+        ["numbers"],
+        detectors=[f"entangled_tokens:base_model='{model}'", f"trait_gap:base_model='{model}'"],
+        ledger=tmp_path / "l.duckdb",
+    )
+    names = {row.detector for row in result.funnel}
+    assert {"cli/entangled_tokens", "cli/trait_gap"} <= names
+    assert result.rows_in == 60
