@@ -158,12 +158,3 @@ def test_console_script_error_has_no_traceback(tmp_path: Path) -> None:
         + proc.stderr.split("(available: ", 1)[1].strip()
     )
     assert "Traceback" not in proc.stderr
-
-
-def test_demo_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run_cli(
-        ["demo", "--out", str(tmp_path / "d"), "--rows", "300", "--json"], capsys
-    )
-    summary = json.loads(out)
-    assert code == 0 and summary["scan"]["rows_in"] == 300
-    assert Path(summary["paths"]["survivors"]).exists()
