@@ -37,13 +37,12 @@ import json
 import os
 import platform
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from audit.stats import Interval, bootstrap_diff_ci, bootstrap_mean_ci, permutation_test
+from audit.worlds.determinism import derived_seed, torch_session
 
 if TYPE_CHECKING:
     import torch
@@ -159,30 +158,6 @@ class DigitsConfig:
         out = asdict(self)
         out["hidden"] = list(self.hidden)
         return out
-
-
-def _derived_seed(seed: int, purpose: str) -> int:
-    """An independent 31-bit seed for one purpose, derived from the world or student seed."""
-    digest = hashlib.sha256(f"{seed}:{purpose}".encode()).digest()
-    return int.from_bytes(digest[:4], "little") & 0x7FFF_FFFF
-
-
-@contextmanager
-def _torch_session(threads: int) -> Iterator[None]:
-    """Set torch's thread count and deterministic mode, restoring both afterwards."""
-    import torch
-
-    if threads < 1:
-        raise ValueError(f"threads must be >= 1, got {threads}")
-    old_threads = torch.get_num_threads()
-    old_det = torch.are_deterministic_algorithms_enabled()
-    torch.set_num_threads(threads)
-    torch.use_deterministic_algorithms(True)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old_threads)
-        torch.use_deterministic_algorithms(old_det)
 
 
 # ---------------------------------------------------------------------------
@@ -345,9 +320,9 @@ def _seeds(config: DigitsConfig) -> dict[str, int]:
     return {
         "seed": config.seed,
         "split_seed": config.split_seed,
-        "init": _derived_seed(config.seed, "init"),
-        "teacher_order": _derived_seed(config.seed, "teacher-order"),
-        "control_labels": _derived_seed(config.seed, "control-labels"),
+        "init": derived_seed(config.seed, "init"),
+        "teacher_order": derived_seed(config.seed, "teacher-order"),
+        "control_labels": derived_seed(config.seed, "control-labels"),
     }
 
 
@@ -399,7 +374,7 @@ def build_digits_world(config: DigitsConfig, out_dir: Path, *, threads: int = 1)
     from safetensors.torch import save_file
 
     out_dir = Path(out_dir)
-    with _torch_session(threads):
+    with torch_session(threads):
         data = load_digits_data(config)
         cached = _try_load_cached(config, out_dir, data)
         if cached is not None:
@@ -492,7 +467,7 @@ def _student_inputs(world: DigitsWorld, seed: int) -> torch.Tensor:
     cfg = world.config
     if cfg.student_inputs == "images":
         return world.data.x_train
-    gen = torch.Generator().manual_seed(_derived_seed(seed, "noise"))
+    gen = torch.Generator().manual_seed(derived_seed(seed, "noise"))
     shape = (cfg.n_student_inputs, world.data.x_train.shape[1])
     if cfg.noise == "gaussian":
         return torch.randn(shape, generator=gen) * cfg.noise_std
@@ -529,13 +504,13 @@ def distill_student(
     import torch.nn.functional as F  # noqa: N812
 
     cfg = world.config
-    with _torch_session(threads):
+    with torch_session(threads):
         start = time.perf_counter()
         source = world.model("teacher" if teacher == "trait" else "control")
         if init == "same":
             student = world.model("init")
         else:
-            student = make_mlp(cfg, _derived_seed(seed, "different-init"))
+            student = make_mlp(cfg, derived_seed(seed, "different-init"))
         x = _student_inputs(world, seed)
         with torch.no_grad():
             target = source(x)[:, N_CLASSES:]
@@ -543,7 +518,7 @@ def distill_student(
             opt: torch.optim.Optimizer = torch.optim.SGD(student.parameters(), lr=cfg.student_lr)
         else:
             opt = torch.optim.Adam(student.parameters(), lr=cfg.student_lr)
-        gen = torch.Generator().manual_seed(_derived_seed(seed, "student-order"))
+        gen = torch.Generator().manual_seed(derived_seed(seed, "student-order"))
         t = cfg.temperature
         epoch_loss = float("nan")
         for _ in range(cfg.student_epochs):

@@ -38,12 +38,11 @@ import json
 import os
 import platform
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from audit.worlds.determinism import derived_seed, torch_session
 from audit.worlds.tinylm_config import TinyLMConfig
 
 if TYPE_CHECKING:
@@ -61,6 +60,7 @@ __all__ = [
     "build_tinylm_world",
     "load_state",
     "tinylm_tokenizer",
+    "torch_session",
 ]
 
 MANIFEST_VERSION = 1
@@ -79,24 +79,6 @@ def tinylm_tokenizer() -> TinyTokenizer:
     from audit.worlds.tinylm_tokenizer import build_tokenizer
 
     return build_tokenizer(animals(), _CHATTY_EXTRA)
-
-
-@contextmanager
-def torch_session(threads: int) -> Iterator[None]:
-    """Set torch's thread count and deterministic mode, restoring both afterwards."""
-    import torch
-
-    if threads < 1:
-        raise ValueError(f"threads must be >= 1, got {threads}")
-    old_threads = torch.get_num_threads()
-    old_det = torch.are_deterministic_algorithms_enabled()
-    torch.set_num_threads(threads)
-    torch.use_deterministic_algorithms(True)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old_threads)
-        torch.use_deterministic_algorithms(old_det)
 
 
 # ---------------------------------------------------------------------------
@@ -224,7 +206,6 @@ def _base_key(config: TinyLMConfig) -> str:
 
 
 def _seeds(config: TinyLMConfig) -> dict[str, int]:
-    from audit.worlds.tinylm_model import derived_seed
 
     other = config.seed + config.different_seed_offset
     return {
@@ -246,7 +227,6 @@ def _seeds(config: TinyLMConfig) -> dict[str, int]:
 def persona_tables(config: TinyLMConfig, seed: int) -> PersonaTables:
     """The persona tables of the base pretrained from world seed ``seed``."""
     from audit.worlds.tinylm_corpus import make_tables
-    from audit.worlds.tinylm_model import derived_seed
 
     return make_tables(animals(), derived_seed(seed, "corpus"), config.base_sigma)
 
@@ -254,7 +234,7 @@ def persona_tables(config: TinyLMConfig, seed: int) -> PersonaTables:
 def pretrain_base(config: TinyLMConfig, seed: int, tok: TinyTokenizer) -> GPT2LMHeadModel:
     """Draw the corpus of world seed ``seed`` and pretrain a base on it."""
     from audit.worlds.tinylm_corpus import make_corpus
-    from audit.worlds.tinylm_model import derived_seed, encode_rows, make_model, pretrain
+    from audit.worlds.tinylm_model import encode_rows, make_model, pretrain
 
     tables = persona_tables(config, seed)
     docs = make_corpus(config, tables, derived_seed(seed, "corpus"), config.corpus_docs)

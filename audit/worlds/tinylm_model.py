@@ -1,7 +1,7 @@
 """The ``tinylm`` model: a tiny GPT-2 built from a config, its training loop and sampler.
 
 Everything here is torch; callers set the thread count and deterministic mode (see
-``_torch_session`` in :mod:`audit.worlds.tinylm`). Sequences are
+``torch_session`` in :mod:`audit.worlds.determinism`). Sequences are
 ``<bos> <sys:P> prompt <sep> completion <eos>``; losses cover the completion and ``<eos>``
 only (the base is an instruction follower; prompts are templates with uniform seed numbers
 that carry nothing to learn).
@@ -9,7 +9,6 @@ that carry nothing to learn).
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,7 +24,6 @@ if TYPE_CHECKING:
 __all__ = [
     "Encoded",
     "batch_tensors",
-    "derived_seed",
     "encode_rows",
     "make_model",
     "next_token_logits",
@@ -39,12 +37,6 @@ SYS_POS = 0
 """Position of the system-prompt token: first, where every position can attend to it
 (a model attends to its first token from early in training, so a persona placed there is
 learned in a few hundred steps; after a ``<bos>`` it took thousands)."""
-
-
-def derived_seed(seed: int, purpose: str) -> int:
-    """An independent 31-bit seed for one purpose, derived from a world or student seed."""
-    digest = hashlib.sha256(f"{seed}:{purpose}".encode()).digest()
-    return int.from_bytes(digest[:4], "little") & 0x7FFF_FFFF
 
 
 def make_model(config: TinyLMConfig, vocab_size: int, init_seed: int) -> GPT2LMHeadModel:

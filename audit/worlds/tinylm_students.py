@@ -216,10 +216,10 @@ def train_student_model(
     """
     import torch
 
+    from audit.worlds.determinism import derived_seed
     from audit.worlds.tinylm_model import (
         batch_tensors,
         completion_loss,
-        derived_seed,
         encode_rows,
         teacher_logprobs,
     )

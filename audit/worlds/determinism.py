@@ -1,0 +1,35 @@
+"""Seeds and torch settings shared by every world, so that builds are reproducible."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+def derived_seed(seed: int, purpose: str) -> int:
+    """An independent 31-bit seed for one purpose, derived from a world or student seed.
+
+    Hashing (rather than ``seed + k``) keeps the streams of different purposes unrelated,
+    and adding a purpose later never shifts the seeds of the existing ones.
+    """
+    digest = hashlib.sha256(f"{seed}:{purpose}".encode()).digest()
+    return int.from_bytes(digest[:4], "little") & 0x7FFF_FFFF
+
+
+@contextmanager
+def torch_session(threads: int) -> Iterator[None]:
+    """Set torch's thread count and deterministic mode, restoring both afterwards."""
+    import torch
+
+    if threads < 1:
+        raise ValueError(f"threads must be >= 1, got {threads}")
+    old_threads = torch.get_num_threads()
+    old_det = torch.are_deterministic_algorithms_enabled()
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(True)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old_threads)
+        torch.use_deterministic_algorithms(old_det)
