@@ -289,53 +289,81 @@ def _run_batches(
             rows = batch.rows
             result = engine.evaluate(rows)
             quarantine = _quarantine_frame(batch.quarantined)
-            led.record_batch(
+            record_batch(
                 run_id,
-                rows=rows.select(
-                    "row_id",
-                    "ordinal",
-                    "line",
-                    _source_id(rows, reader),
-                    "prompt",
-                    "completion",
-                ),
+                led,
+                rows=rows,
+                # with_columns broadcasts the null literal of an input without ids
+                source_id=rows.with_columns(_source_id(rows, reader))["source_id"],
+                user_rows=reader.restore_layout(rows),
                 verdicts=result.verdicts,
+                fates=result.fates,
                 quarantine=quarantine,
+                survivors=survivors,
+                rejects=rejects,
+                counts=counts,
             )
-            fates = result.fates
-            dropped = fates["dropped"]
-            n_dropped = int(dropped.sum())
-            counts["rows_in"] += rows.height + quarantine.height
-            counts["dropped"] += n_dropped
-            counts["kept"] += rows.height - n_dropped
-            counts["flagged"] += int((fates["flagged"] & ~dropped).sum())
-            counts["quarantined"] += quarantine.height
-            user_rows = reader.restore_layout(rows)
-            if survivors is not None:
-                survivors.write(user_rows.filter(~dropped))
-            if rejects is not None:
-                rejects.write(
-                    pl.concat(
-                        [
-                            user_rows.filter(dropped).with_columns(
-                                pl.lit("dropped").alias("_fate"),
-                                fates["reasons"].filter(dropped).alias("_reasons"),
-                                rows["ordinal"].filter(dropped).alias("_ordinal"),
-                                rows["line"].filter(dropped).alias("_line"),
-                            ),
-                            quarantine.select(
-                                pl.lit("quarantined").alias("_fate"),
-                                pl.col("error").alias("_error"),
-                                pl.col("ordinal").alias("_ordinal"),
-                                pl.col("line").alias("_line"),
-                                pl.col("raw").alias("_raw"),
-                            ),
-                        ],
-                        how="diagonal_relaxed",
-                    )
-                )
             advance(batch.bytes_read)
     return counts
+
+
+def record_batch(
+    run_id: str,
+    led: Ledger,
+    *,
+    rows: pl.DataFrame,
+    source_id: pl.Series,
+    user_rows: pl.DataFrame,
+    verdicts: pl.DataFrame,
+    fates: pl.DataFrame,
+    quarantine: pl.DataFrame,
+    survivors: PartsWriter | None,
+    rejects: PartsWriter | None,
+    counts: dict[str, int],
+) -> None:
+    """Record one scored batch: ledger rows, counts, survivors and rejected rows.
+
+    Shared by the local batch loop and the Ray executor's single writer, so both account
+    for every row the same way.
+    """
+    led.record_batch(
+        run_id,
+        rows=rows.select(
+            "row_id", "ordinal", "line", source_id.alias("source_id"), "prompt", "completion"
+        ),
+        verdicts=verdicts,
+        quarantine=quarantine,
+    )
+    dropped = fates["dropped"]
+    n_dropped = int(dropped.sum())
+    counts["rows_in"] += rows.height + quarantine.height
+    counts["dropped"] += n_dropped
+    counts["kept"] += rows.height - n_dropped
+    counts["flagged"] += int((fates["flagged"] & ~dropped).sum())
+    counts["quarantined"] += quarantine.height
+    if survivors is not None:
+        survivors.write(user_rows.filter(~dropped))
+    if rejects is not None:
+        rejects.write(
+            pl.concat(
+                [
+                    user_rows.filter(dropped).with_columns(
+                        pl.lit("dropped").alias("_fate"),
+                        fates["reasons"].filter(dropped).alias("_reasons"),
+                        rows["ordinal"].filter(dropped).alias("_ordinal"),
+                        rows["line"].filter(dropped).alias("_line"),
+                    ),
+                    quarantine.select(
+                        pl.lit("quarantined").alias("_fate"),
+                        pl.col("error").alias("_error"),
+                        pl.col("ordinal").alias("_ordinal"),
+                        pl.col("line").alias("_line"),
+                        pl.col("raw").alias("_raw"),
+                    ),
+                ],
+                how="diagonal_relaxed",
+            )
+        )
 
 
 def _check_requirements(rules: Sequence[rulepack.Rule], reference: str | Path | None) -> None:

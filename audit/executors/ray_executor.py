@@ -116,9 +116,9 @@ def run_batches_ray(
                 prefix = staging / f"shard-{index:06d}"
                 batch.rows.write_parquet(f"{prefix}.rows.parquet")
                 # Apart from the rows: the detectors must see the very frame they see locally.
-                batch.rows.select(_source_id(batch.rows, reader)).write_parquet(
-                    f"{prefix}.source_id.parquet"
-                )
+                batch.rows.with_columns(_source_id(batch.rows, reader)).select(
+                    "source_id"
+                ).write_parquet(f"{prefix}.source_id.parquet")
                 reader.restore_layout(batch.rows).write_parquet(f"{prefix}.user.parquet")
                 _quarantine_frame(batch.quarantined).write_parquet(f"{prefix}.quarantine.parquet")
                 shards.append({"shard": index, "prefix": str(prefix)})
@@ -191,45 +191,24 @@ def _load_shard(
     counts: dict[str, int],
 ) -> None:
     """Record one scored shard exactly as the local batch loop records a batch."""
+    from audit.scan import record_batch
+
     rows = pl.read_parquet(f"{prefix}.rows.parquet")
     verdicts = pl.read_parquet(f"{prefix}.verdicts.parquet")
     fates = pl.read_parquet(f"{prefix}.fates.parquet")
     quarantine = pl.read_parquet(f"{prefix}.quarantine.parquet")
     user_rows = pl.read_parquet(f"{prefix}.user.parquet")
     source_id = pl.read_parquet(f"{prefix}.source_id.parquet")["source_id"]
-    led.record_batch(
+    record_batch(
         run_id,
-        rows=rows.select("row_id", "ordinal", "line", source_id, "prompt", "completion"),
+        led,
+        rows=rows,
+        source_id=source_id,
+        user_rows=user_rows,
         verdicts=verdicts,
+        fates=fates,
         quarantine=quarantine,
+        survivors=survivors,
+        rejects=rejects,
+        counts=counts,
     )
-    dropped = fates["dropped"]
-    n_dropped = int(dropped.sum())
-    counts["rows_in"] += rows.height + quarantine.height
-    counts["dropped"] += n_dropped
-    counts["kept"] += rows.height - n_dropped
-    counts["flagged"] += int((fates["flagged"] & ~dropped).sum())
-    counts["quarantined"] += quarantine.height
-    if survivors is not None:
-        survivors.write(user_rows.filter(~dropped))
-    if rejects is not None:
-        rejects.write(
-            pl.concat(
-                [
-                    user_rows.filter(dropped).with_columns(
-                        pl.lit("dropped").alias("_fate"),
-                        fates["reasons"].filter(dropped).alias("_reasons"),
-                        rows["ordinal"].filter(dropped).alias("_ordinal"),
-                        rows["line"].filter(dropped).alias("_line"),
-                    ),
-                    quarantine.select(
-                        pl.lit("quarantined").alias("_fate"),
-                        pl.col("error").alias("_error"),
-                        pl.col("ordinal").alias("_ordinal"),
-                        pl.col("line").alias("_line"),
-                        pl.col("raw").alias("_raw"),
-                    ),
-                ],
-                how="diagonal_relaxed",
-            )
-        )
