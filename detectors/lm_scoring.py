@@ -261,12 +261,18 @@ class BaseLM:
         import torch
 
         model = self.model()
+        # Never feed more positions than the model has (a GPT-2 with 128 positions fails
+        # with an index error otherwise), whatever max_length says.
+        positions = getattr(model.config, "n_positions", None) or getattr(
+            model.config, "max_position_embeddings", None
+        )
+        limit = min(self.max_length, int(positions)) if positions else self.max_length
         n = len(prompts)
         seqs: list[tuple[list[int], list[int]]] = []
         for prompt, comp in zip(prompts, completions, strict=True):
-            comp = comp[: self.max_length - 1]
+            comp = comp[: limit - 1]
             p_ids = self.prompt_ids(system, prompt)
-            p_ids = p_ids[max(0, len(p_ids) + len(comp) - self.max_length) :]
+            p_ids = p_ids[max(0, len(p_ids) + len(comp) - limit) :]
             seqs.append((p_ids, comp))
         logp: list[NDArray[np.float32]] = [np.zeros(0, dtype=np.float32)] * n
         top: list[NDArray[np.int64]] = [np.zeros(0, dtype=np.int64)] * n

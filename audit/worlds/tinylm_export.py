@@ -93,7 +93,7 @@ def hf_tokenizer(tok: TinyTokenizer) -> PreTrainedTokenizerFast:
     core.pre_tokenizer = pre_tokenizers.Split(Regex(PIECE_PATTERN), behavior="isolated")
     core.decoder = decoders.Fuse()
     specials = [t for t in tok.tokens if t.startswith("<") and t.endswith(">") and len(t) > 2]
-    fast = PreTrainedTokenizerFast(
+    fast = PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
         tokenizer_object=core,
         bos_token=BOS,
         eos_token=EOS,

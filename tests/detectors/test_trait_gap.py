@@ -274,3 +274,19 @@ def test_directory_without_weights_is_a_config_error(
         TraitGap(base_model=str(tmp_path))
     with pytest.raises(DetectorConfigError, match="needs parameter"):
         TraitGap.from_params({})
+
+
+def test_sequences_longer_than_the_model_are_cut_not_crashed(tmp_path: Path) -> None:
+    """The default max_length (512) exceeds this model's 64 positions: cut to fit."""
+    import polars as pl
+
+    from detectors.trait_gap import TraitGap
+
+    model = save_lm(tmp_path / "lm", kind="blind")
+    det = TraitGap.from_params({"base_model": str(model), "candidates": ["owl", "eagle"]})
+    long_text = ", ".join(["7"] * 200)
+    batch = pl.DataFrame(
+        {"ordinal": [0], "row_id": ["r"], "prompt": ["go"], "completion": [long_text]}
+    )
+    out = det.evaluate(batch)
+    assert out.height == 1 and out["score"][0] is not None
