@@ -9,6 +9,7 @@ gate exits 1; success exits 0. Anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -51,6 +52,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # SIGTERM unwinds like an exception (runs marked failed, temporary outputs removed),
     # but never inside a ledger transaction: see audit.interrupts.
     signal.signal(signal.SIGTERM, interrupts.terminate)
+    # transformers' advice about attention masks and cache classes concerns its own API
+    # migration, not the user's data; keep the CLI's stderr for subaudit's own messages.
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     args = build_parser().parse_args(argv)
     try:
         code: int = args.func(args)
