@@ -103,9 +103,13 @@ def number_format_ratio(rows: int, seed: int) -> tuple[float, float]:
     texts = make_rows(rows, seed)
     batch = pl.DataFrame({"completion": texts})
     det = NumberFormat.from_params({})
-    start = time.perf_counter()
-    det.evaluate(batch)
-    vec = rows / (time.perf_counter() - start)
+    # Best of 3, as in bench_number_format.py: the first call also compiles the regexes.
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        det.evaluate(batch)
+        best = min(best, time.perf_counter() - start)
+    vec = rows / best
     sub = texts[: min(rows, 200_000)]
     start = time.perf_counter()
     for text in sub:
@@ -140,7 +144,7 @@ def main() -> int:
     lines += [
         f"| number_format on {args.rows:,} rows | rows/s |",
         "|---|---:|",
-        f"| vectorized (polars) | {vec:,.0f} |",
+        f"| vectorized (polars), best of 3 | {vec:,.0f} |",
         f"| per-row oracle (timed on {min(args.rows, 200_000):,} rows) | {oracle:,.0f} |",
         f"| ratio | **{vec / oracle:.1f}x** |",
         "",
