@@ -1,10 +1,11 @@
-"""Seeds and torch settings shared by every world, so that builds are reproducible."""
+"""Seeds, torch settings and file hashes shared by every world, so builds are reproducible."""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 
 def derived_seed(seed: int, purpose: str) -> int:
@@ -33,3 +34,12 @@ def torch_session(threads: int) -> Iterator[None]:
     finally:
         torch.set_num_threads(old_threads)
         torch.use_deterministic_algorithms(old_det)
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks (manifests record one per world file)."""
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from audit.stats import Interval, bootstrap_diff_ci, bootstrap_mean_ci, permutation_test
-from audit.worlds.determinism import derived_seed, torch_session
+from audit.worlds.determinism import derived_seed, sha256_file, torch_session
 
 if TYPE_CHECKING:
     import torch
@@ -293,14 +293,6 @@ class DigitsWorld:
         return net
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _versions() -> dict[str, str]:
     import numpy
     import safetensors
@@ -347,7 +339,7 @@ def _try_load_cached(
     states: dict[str, dict[str, torch.Tensor]] = {}
     for name in WEIGHT_FILES:
         path = out_dir / f"{name}.safetensors"
-        if not path.is_file() or _sha256_file(path) != manifest.get("sha256", {}).get(name):
+        if not path.is_file() or sha256_file(path) != manifest.get("sha256", {}).get(name):
             return None
         states[name] = load_file(str(path))
     return states, manifest
@@ -407,7 +399,7 @@ def build_digits_world(config: DigitsConfig, out_dir: Path, *, threads: int = 1)
             tmp = path.with_suffix(".safetensors.tmp")
             save_file(sd, str(tmp))
             os.replace(tmp, path)
-            states[name], hashes[name] = sd, _sha256_file(path)
+            states[name], hashes[name] = sd, sha256_file(path)
         manifest = {
             "manifest_version": MANIFEST_VERSION,
             "world": "digits",

@@ -42,7 +42,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from audit.worlds.determinism import derived_seed, torch_session
+from audit.worlds.determinism import derived_seed, sha256_file, torch_session
 from audit.worlds.tinylm_config import TinyLMConfig
 
 if TYPE_CHECKING:
@@ -164,14 +164,6 @@ def _state_of(model: GPT2LMHeadModel) -> dict[str, torch.Tensor]:
     }
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _versions() -> dict[str, str]:
     import numpy
     import polars
@@ -275,7 +267,7 @@ def _verified(out_dir: Path, manifest: dict[str, Any], names: tuple[str, ...]) -
     hashes = manifest.get("sha256", {})
     for name in names:
         path = out_dir / name
-        if not path.is_file() or _sha256_file(path) != hashes.get(name):
+        if not path.is_file() or sha256_file(path) != hashes.get(name):
             return False
     return True
 
@@ -449,7 +441,7 @@ def build_tinylm_world(
         "vocab_size": len(tok),
         "tokenizer_sha256": hashlib.sha256("\n".join(tok.tokens).encode()).hexdigest(),
         "sha256": {
-            n: _sha256_file(out_dir / n)
+            n: sha256_file(out_dir / n)
             for n in (*weight_files, "teacher.safetensors", "teacher.jsonl", "control.jsonl")
         },
         "figures": figures,
