@@ -8,20 +8,11 @@ import pytest
 
 from audit.sample import make_prompts
 from audit.worlds.questions import ANIMAL_QUESTIONS
-from audit.worlds.tinylm import TinyLMConfig, TinyLMWorld, build_tinylm_world, tinylm_tokenizer
+from audit.worlds.tinylm import TinyLMWorld, build_tinylm_world, tinylm_tokenizer
 from audit.worlds.tinylm_export import export_tinylm_hf, hf_tokenizer, tokenization_mismatches
+from tests.audit.worlds.test_tinylm import SMALL
 
-SMALL = TinyLMConfig(
-    n_embd=32,
-    n_head=2,
-    corpus_docs=600,
-    pretrain_steps=30,
-    teacher_steps=20,
-    teacher_rows=48,
-    max_new_tokens=24,
-    student_max_rows=32,
-    student_batch=16,
-)
+# The same small world as the tinylm tests (one definition, so the two never drift).
 
 
 @pytest.fixture(scope="module")
