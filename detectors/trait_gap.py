@@ -110,7 +110,10 @@ class TraitGap(Detector):
     distinct row scored), ``n_rows``, ``share_above_threshold``, ``threshold``, and
     ``ranking``: ``[{"trait", "mean_gap", "ci": [lo, hi]}, ...]`` sorted by mean gap,
     descending, over the first ``rank_rows`` distinct rows (``rank_n_rows``), with
-    ``top_trait`` and ``target_rank`` (1 = first).
+    ``top_trait`` and ``target_rank`` (1 = first); ``indistinct_candidates``: groups of
+    candidates whose trait prompts the base model's tokenizer turns into the same ids (their
+    gaps are equal by construction; a vocabulary without the plural "owls" does this), and
+    ``target_distinct``: false when the target is in such a group, so its rank means nothing.
 
     Args:
         base_model: Local Hugging Face causal-LM directory of the student's base model.
@@ -283,6 +286,18 @@ class TraitGap(Detector):
         # Ties broken by name, so that the order is deterministic.
         return sorted(ranking, key=lambda r: (-r["mean_gap"], r["trait"]))
 
+    def _indistinct(self, prompt: str) -> list[list[str]]:
+        """Groups of candidates whose trait prompts tokenize identically (ranking ties).
+
+        A word-level vocabulary without a trait's word (or its plural) maps it to the
+        unknown token, so "you love owls" and "you love wolves" can become the same input.
+        """
+        groups: dict[tuple[int, ...], list[str]] = {}
+        for trait in self.candidates:
+            ids = self.lm.prompt_ids(trait_prompt(self.trait_template, trait), prompt)
+            groups.setdefault(tuple(ids), []).append(trait)
+        return sorted(sorted(g) for g in groups.values() if len(g) > 1)
+
     def metrics(self) -> dict[str, Any]:
         """Run-level gap of the target trait and ranking of the candidates (see the class)."""
         if not self._gaps:
@@ -293,6 +308,8 @@ class TraitGap(Detector):
         mean, low, high = bootstrap_mean_ci(gaps, n_resamples=self.n_bootstrap, seed=self.seed)
         ranking = self._ranking()
         order = [r["trait"] for r in ranking]
+        first_prompt = next(iter(self._sample.values()))[0]
+        indistinct = self._indistinct(first_prompt)
         metrics: dict[str, Any] = {
             "trait": self.trait,
             "mean_gap": mean,
@@ -305,6 +322,9 @@ class TraitGap(Detector):
             "top_trait": order[0],
             "target_rank": order.index(self.trait) + 1,
             "neutral_prompts": len(self.neutral_prompts),
+            # Ties the model cannot break: a target in one of these groups has no real rank.
+            "indistinct_candidates": indistinct,
+            "target_distinct": not any(self.trait in g for g in indistinct),
         }
         self._metrics_cache = (len(self._gaps), metrics)
         return dict(metrics)

@@ -290,3 +290,26 @@ def test_sequences_longer_than_the_model_are_cut_not_crashed(tmp_path: Path) -> 
     )
     out = det.evaluate(batch)
     assert out.height == 1 and out["score"][0] is not None
+
+
+def test_candidates_the_tokenizer_cannot_tell_apart_are_reported(
+    lm_dirs: dict[str, Path],
+) -> None:
+    # "axolotl" and "quokka" are not in the tiny word-level vocabulary: both prompts become
+    # "... [UNK] ...", so their gaps are equal by construction and their ranks meaningless.
+    det = TraitGap(
+        base_model=str(lm_dirs["planted"]),
+        trait="quokka",
+        candidates=["owl", "eagle", "axolotl"],
+        **FAST,
+    )
+    det.evaluate(dataset(20, planted=True))
+    metrics = det.metrics()
+    assert metrics["indistinct_candidates"] == [["axolotl", "quokka"]]
+    assert metrics["target_distinct"] is False
+    gaps = {r["trait"]: r["mean_gap"] for r in metrics["ranking"]}
+    assert gaps["axolotl"] == gaps["quokka"]
+    owl = TraitGap(base_model=str(lm_dirs["planted"]), candidates=["owl", "eagle"], **FAST)
+    owl.evaluate(dataset(20, planted=True))
+    assert owl.metrics()["indistinct_candidates"] == []
+    assert owl.metrics()["target_distinct"] is True
