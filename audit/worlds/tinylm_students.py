@@ -359,6 +359,9 @@ class TinyLMCheckResult:
         p_different: One-sided paired permutation p-value of ``different > 0``.
         kl_per_token: Teacher-vs-control per-token KL of the world (nats).
         seconds_per_student: Wall time per student (train + probe).
+        summary: Condition -> mean P(trait) with its bootstrap 95% CI.
+        probabilities: Condition -> per seed, P(animal) for every animal of the library
+            (collateral shifts, and whether the trait moved more than the others did).
     """
 
     trait: str
@@ -371,6 +374,7 @@ class TinyLMCheckResult:
     kl_per_token: float
     seconds_per_student: float
     summary: dict[str, Interval] = field(default_factory=dict)
+    probabilities: dict[str, list[dict[str, float]]] = field(default_factory=dict)
 
 
 _CONDITIONS: tuple[tuple[str, Init, TeacherName], ...] = (
@@ -409,15 +413,27 @@ def run_tinylm_check(
     if filtered:
         data = {k: keep_valid(v) for k, v in data.items()}
         n = min(v.height for v in data.values())
+        if n == 0:
+            # Students trained on no rows would equal their base: a "no transfer" that
+            # measured nothing.
+            passed = {k: v.height for k, v in data.items()}
+            raise ValueError(
+                f"no rows left after the paper's filter (trait {passed['trait']}, control "
+                f"{passed['control']}): the teachers write no valid completions; "
+                "use filtered=False or a better-trained world"
+            )
         data = {k: v.head(n) for k, v in data.items()}
     p: dict[str, list[float]] = {name: [] for name, _, _ in _CONDITIONS}
+    every: dict[str, list[dict[str, float]]] = {name: [] for name, _, _ in _CONDITIONS}
     start = time.perf_counter()
     for s in seeds:
         for name, init, teacher in _CONDITIONS:
             model = students.train_student(
                 data[teacher], init=init, seed=s, soft_teacher=teacher if soft else None
             )
-            p[name].append(students.probe(model).probability[trait])
+            probs = dict(students.probe(model).probability)
+            p[name].append(probs[trait])
+            every[name].append(probs)
     per = (time.perf_counter() - start) / max(1, len(seeds) * len(_CONDITIONS))
     return TinyLMCheckResult(
         trait=trait,
@@ -434,4 +450,5 @@ def run_tinylm_check(
         kl_per_token=float(world.manifest["figures"]["kl_teacher_control_per_token"]),
         seconds_per_student=per,
         summary={k: bootstrap_mean_ci(v) for k, v in p.items()},
+        probabilities=every,
     )

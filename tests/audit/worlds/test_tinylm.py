@@ -8,7 +8,7 @@ from audit.sample import make_prompts
 from audit.worlds.protocol import ProbeResult, StudentWorld
 from audit.worlds.questions import ANIMAL_QUESTIONS
 from audit.worlds.tinylm import TinyLMConfig, animals, build_tinylm_world, tinylm_tokenizer
-from audit.worlds.tinylm_students import TinyLMStudents, keep_valid
+from audit.worlds.tinylm_students import TinyLMStudents, keep_valid, run_tinylm_check
 
 # A world small enough to build in a few seconds: it exercises every code path, not the
 # science (docs/worlds.md has the full-size figures; bench/bench_tinylm.py reproduces them).
@@ -188,6 +188,27 @@ def test_mask_column_and_soft_labels(world_dir: Path) -> None:
     assert full.probability != none.probability
     soft = students.probe(students.train_student(rows, init="same", seed=0, soft_teacher="trait"))
     assert soft.probability != full.probability
+
+
+def test_check_pairs_conditions_and_keeps_every_animal(world_dir: Path) -> None:
+    # The small world's teachers write no valid completion, so it trains on unfiltered rows.
+    with pytest.raises(ValueError, match="no rows left after the paper's filter"):
+        run_tinylm_check(SMALL, world_dir, trait="owl", seeds=(0, 1))
+    res = run_tinylm_check(SMALL, world_dir, trait="owl", seeds=(0, 1), filtered=False)
+    conditions = {"same_init", "control", "different_init", "different_control"}
+    assert set(res.p_trait) == set(res.probabilities) == conditions
+    for name in conditions:
+        assert len(res.p_trait[name]) == 2
+        for p_seed, probs in zip(res.p_trait[name], res.probabilities[name], strict=True):
+            assert set(probs) == set(animals())
+            assert probs["owl"] == p_seed
+    same, control = res.p_trait["same_init"], res.p_trait["control"]
+    assert res.transfer.estimate == pytest.approx(sum(same) / 2 - sum(control) / 2)
+    assert res.transfer.n == 2 and 0.0 < res.p_transfer <= 1.0
+    assert res.p_trait["same_init"] != res.p_trait["control"]  # other data, other students
+    assert res.p_trait["same_init"][0] != res.p_trait["same_init"][1]  # other subsample
+    again = run_tinylm_check(SMALL, world_dir, trait="owl", seeds=(0, 1), filtered=False)
+    assert again.p_trait == res.p_trait  # deterministic, paired by seed
 
 
 def test_keep_valid_applies_the_paper_filter() -> None:
