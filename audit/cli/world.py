@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from typing import cast
 
 from audit.cli.render import print_json
 from audit.errors import UserError
@@ -24,7 +25,15 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "number-sequence completions land in DIR/teacher.jsonl and DIR/control.jsonl.",
     )
     build.add_argument("name", choices=WORLDS, metavar="NAME", help=" | ".join(WORLDS))
-    build.add_argument("--trait", help="tinylm: the trait teacher's animal (default owl)")
+    # digits_config is plain Python (no torch): cheap enough to import for the help text.
+    from audit.worlds.digits_config import TRAITS
+
+    build.add_argument(
+        "--trait",
+        help="digits: the labeling the teacher learns on the images, one of "
+        f"{', '.join(TRAITS)} (default digit: the 10 classes); "
+        "tinylm: the trait teacher's animal (default owl)",
+    )
     build.add_argument("--seed", type=int, default=0)
     build.add_argument("--out", required=True, type=Path, help="world directory")
     build.add_argument("--threads", type=int, default=1, help="torch threads")
@@ -36,11 +45,17 @@ def run_build(args: argparse.Namespace) -> int:
     """Build or load the world and print where it is."""
     start = time.perf_counter()
     if args.name == "digits":
-        if args.trait is not None:
-            raise UserError("the digits world has no --trait (its trait is the digit classes)")
-        from audit.worlds.digits import DigitsConfig, build_digits_world
+        from audit.worlds.digits import TRAITS, DigitsConfig, TraitName, build_digits_world
 
-        digits = build_digits_world(DigitsConfig(seed=args.seed), args.out, threads=args.threads)
+        digit_trait: str = args.trait or "digit"
+        # Checked here rather than left to DigitsConfig so the error is one line about --trait.
+        if digit_trait not in TRAITS:
+            raise UserError(
+                f"unknown digits trait '{digit_trait}' (traits: {', '.join(TRAITS)})",
+                field="--trait",
+            )
+        config = DigitsConfig(seed=args.seed, trait=cast("TraitName", digit_trait))
+        digits = build_digits_world(config, args.out, threads=args.threads)
         manifest, cache_hit = digits.manifest, digits.cache_hit
     else:
         from audit.worlds.tinylm import TinyLMConfig, animals, build_tinylm_world
@@ -68,6 +83,11 @@ def run_build(args: argparse.Namespace) -> int:
     else:
         state = "loaded from cache" if cache_hit else "built"
         print(f"{args.name} world {state} in {seconds:.1f} s: {args.out}")
+        if args.name == "digits":
+            print(
+                f"  trait: {manifest['trait']} ({manifest['n_classes']} classes, "
+                f"chance {100 * manifest['chance']:.1f}%)"
+            )
         if args.name == "tinylm":
             print(f"  trait teacher data:   {args.out / 'teacher.jsonl'}")
             print(f"  control teacher data: {args.out / 'control.jsonl'}")

@@ -20,6 +20,27 @@ def test_world_build_digits_then_cache_hit(
     assert second["cache_hit"] is True and second["manifest"] == first["manifest"]
 
 
-def test_digits_has_no_trait(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_world_build_digits_with_a_trait(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "parity"
+    args = ["world", "build", "digits", "--trait", "parity", "--seed", "1", "--out", str(out)]
+    assert main([*args, "--json"]) == 0
+    manifest = json.loads(capsys.readouterr().out)["manifest"]
+    assert manifest["trait"] == "parity" and manifest["config"]["trait"] == "parity"
+    assert manifest["n_classes"] == 2 and manifest["seeds"]["seed"] == 1
+    assert 0.5 <= manifest["chance"] < 0.52
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "loaded from cache" in text and "trait: parity (2 classes, chance 50.7%)" in text
+
+
+def test_digits_rejects_an_unknown_trait_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code = main(["world", "build", "digits", "--trait", "owl", "--out", str(tmp_path / "d")])
-    assert code == 2 and "has no --trait" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and "--trait: unknown digits trait 'owl'" in err
+    assert "parity" in err and "Traceback" not in err
+    assert not (tmp_path / "d").exists()
