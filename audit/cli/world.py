@@ -34,6 +34,13 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         f"{', '.join(TRAITS)} (default digit: the 10 classes); "
         "tinylm: the trait teacher's animal (default owl)",
     )
+    build.add_argument(
+        "--strength",
+        type=float,
+        default=None,
+        help="tinylm: how hard the trait is instilled (default 0.3; 0 gives a teacher "
+        "identical to the control, whose data is then an independent control sample)",
+    )
     build.add_argument("--seed", type=int, default=0)
     build.add_argument("--out", required=True, type=Path, help="world directory")
     build.add_argument("--threads", type=int, default=1, help="torch threads")
@@ -45,6 +52,8 @@ def run_build(args: argparse.Namespace) -> int:
     """Build or load the world and print where it is."""
     start = time.perf_counter()
     if args.name == "digits":
+        if args.strength is not None:
+            raise UserError("the digits world has no strength knob", field="--strength")
         from audit.worlds.digits import TRAITS, DigitsConfig, TraitName, build_digits_world
 
         digit_trait: str = args.trait or "digit"
@@ -65,8 +74,12 @@ def run_build(args: argparse.Namespace) -> int:
             raise UserError(
                 f"unknown trait '{trait}' (animals: {', '.join(animals())})", field="--trait"
             )
+        try:
+            tiny = TinyLMConfig() if args.strength is None else TinyLMConfig(strength=args.strength)
+        except ValueError as exc:
+            raise UserError(str(exc), field="--strength") from None
         world = build_tinylm_world(
-            TinyLMConfig(), args.out, trait=trait, seed=args.seed, threads=args.threads
+            tiny, args.out, trait=trait, seed=args.seed, threads=args.threads
         )
         manifest, cache_hit = world.manifest, world.cache_hit
     seconds = time.perf_counter() - start
