@@ -454,7 +454,7 @@ def _transfer(data: ReportData) -> str:
                 ("verdict", _Html(f"<strong>{esc(exp.get('verdict') or '-')}</strong>")),
                 ("reason", exp.get("verdict_reason") or exp.get("error") or "-"),
                 (
-                    "cleaning efficacy (raw - cleaned) / (raw - control)",
+                    "cleaning efficacy: share of the raw effect removed",
                     efficacy(exp),
                 ),
             ],
@@ -494,7 +494,11 @@ def _ci_svg(conditions: list[dict[str, Any]]) -> str:
 
     shapes = []
     colors = dict(
-        zip(CONDITION_ORDER, ("#cf222e", "#bf8700", "#1a7f37", "#8250df", "#57606a"), strict=False)
+        zip(
+            CONDITION_ORDER,
+            ("#cf222e", "#e16f24", "#bf8700", "#1a7f37", "#8250df", "#57606a"),
+            strict=False,
+        )
     )
     for i, c in enumerate(conditions):
         y = 14 + i * row_h

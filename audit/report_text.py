@@ -12,7 +12,14 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from audit.report import ReportData
 
-CONDITION_ORDER = ("raw", "cleaned", "control", "different_init", "different_init_control")
+CONDITION_ORDER = (
+    "raw",
+    "raw_control",
+    "cleaned",
+    "control",
+    "different_init",
+    "different_init_control",
+)
 _METRIC_KEYS = ("auc", "auc_ci", "p_value", "tpr_data", "fpr_reference")
 
 

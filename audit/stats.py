@@ -197,12 +197,18 @@ def efficacy_ci(
     cleaned: ArrayLike,
     control: ArrayLike,
     *,
+    raw_control: ArrayLike | None = None,
     paired: bool,
     level: float = 0.95,
     n_resamples: int = 10_000,
     seed: int = 0,
 ) -> Efficacy:
     """Estimate cleaning efficacy ``(raw - cleaned) / (raw - control)`` with a bootstrap CI.
+
+    With ``raw_control`` (a baseline for the raw data apart from the cleaned data's, e.g. the
+    control data unfiltered while ``control`` went through the cleaning's filters) it is the
+    share of the raw effect that cleaning removed: ``1 - (cleaned - control) / (raw -
+    raw_control)``, which is the formula above when both controls are the same.
 
     The ratio of two differences is resampled as a whole (each resample recomputes all three
     means), so the interval carries the uncertainty of the denominator too. Resamples in which
@@ -213,6 +219,7 @@ def efficacy_ci(
         raw: Per-seed figures of students trained on the raw teacher data.
         cleaned: Per-seed figures of students trained on the cleaned data.
         control: Per-seed figures of students trained on the control teacher's data.
+        raw_control: Per-seed figures of the raw data's own baseline (default: ``control``).
         paired: Resample seed indices jointly across the three groups (equal lengths).
         level: Confidence level.
         n_resamples: Number of bootstrap resamples.
@@ -226,24 +233,31 @@ def efficacy_ci(
 
     """
     r, c, k = _as_1d(raw, "raw"), _as_1d(cleaned, "cleaned"), _as_1d(control, "control")
+    rk = k if raw_control is None else _as_1d(raw_control, "raw_control")
     _check_level(level)
     rng = np.random.default_rng(seed)
     if paired:
-        if not r.size == c.size == k.size:
-            raise ValueError(f"paired groups differ in length: {r.size}, {c.size}, {k.size}")
+        if not r.size == c.size == k.size == rk.size:
+            raise ValueError(
+                f"paired groups differ in length: {r.size}, {c.size}, {k.size}, {rk.size}"
+            )
         idx = rng.integers(0, r.size, size=(n_resamples, r.size))
         mr, mc, mk = r[idx].mean(axis=1), c[idx].mean(axis=1), k[idx].mean(axis=1)
+        mrk = rk[idx].mean(axis=1)
     else:
         mr = _resampled_means(r, n_resamples, rng)
         mc = _resampled_means(c, n_resamples, rng)
         mk = _resampled_means(k, n_resamples, rng)
-    denom = mr - mk
+        mrk = mk if raw_control is None else _resampled_means(rk, n_resamples, rng)
+    denom = mr - mrk
     ok = denom > 0.0
-    denom0 = float(r.mean() - k.mean())
-    value = float((r.mean() - c.mean()) / denom0) if denom0 != 0.0 else math.nan
+    denom0 = float(r.mean() - rk.mean())
+    # (raw - raw_control) - (cleaned - control): equals raw - cleaned with one control.
+    removed = float(r.mean() - c.mean() - (rk.mean() - k.mean()))
+    value = removed / denom0 if denom0 != 0.0 else math.nan
     if not ok.any():
         return Efficacy(value, math.nan, math.nan, level, 1.0)
-    lo, hi = _percentiles((mr[ok] - mc[ok]) / denom[ok], level)
+    lo, hi = _percentiles((mr[ok] - mc[ok] - (mrk[ok] - mk[ok])) / denom[ok], level)
     return Efficacy(value, lo, hi, level, float(1.0 - ok.mean()))
 
 

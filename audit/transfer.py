@@ -5,7 +5,14 @@ students are fine-tuned from the teacher's base initialization on
 
 * ``raw``: the trait teacher's data,
 * ``cleaned``: the data a cleaning kept (a ledger run's survivors, or a file),
-* ``control``: an untraited teacher's data on the same prompts, through the same filters,
+* ``control``: an untraited teacher's data on the same prompts, through the same filters
+  as the cleaned data,
+* ``raw_control``: when the control went through the cleaning's filters, the control data
+  as given: the baseline of ``raw``, which was not filtered either. Each condition is
+  compared with a control that went through what it went through; raw against the filtered
+  control would count the filter's own effect on students as transfer (measured on the
+  tinylm world: two independent samples of one model differ by +0.0013 in P(owl), CI above
+  zero, when one of them is filtered and the other not),
 * ``different_init``: the raw data, but from a different initialization (the negative
   control: subliminal transfer needs a shared init, so these students should not move),
 
@@ -95,11 +102,17 @@ def _prepare(
             # The control goes through the very packs that made the cleaned data.
             control_run_id, rescanned = rescan_control(control, record, ledger)
             if rescanned is not None:
+                data["raw_control"] = control_data
                 data["control"] = rescanned
     if mask_column is not None:
         if mask_column not in raw_data.rows.columns:
             raise UserError(f"mask column '{mask_column}' is missing from the raw data")
-        donors = {"raw": raw_data, "cleaned": raw_data, "control": control_data}
+        donors = {
+            "raw": raw_data,
+            "cleaned": raw_data,
+            "control": control_data,
+            "raw_control": control_data,
+        }
         for name, cond in data.items():
             rows = attach_mask(cond.rows, donors[name].rows, mask_column, name)
             data[name] = ConditionData(rows, cond.source)
@@ -170,11 +183,13 @@ def transfer_check(
     plan = _prepare(raw, control, cleaned, ledger, mask_column)
 
     # (condition, data condition, init): which students to train.
-    conditions = [(name, name, "same") for name in ("raw", "cleaned", "control")]
+    conditions = [(name, name, "same") for name in ("raw", "raw_control", "cleaned", "control")]
     if different_init:
         conditions.append(("different_init", "raw", "different"))
         if different_init_control:
-            conditions.append(("different_init_control", "control", "different"))
+            # The different init's own baseline: the control data filtered as raw was.
+            raw_base = "raw_control" if "raw_control" in plan.data else "control"
+            conditions.append(("different_init_control", raw_base, "different"))
     conditions = [c for c in conditions if c[1] in plan.data]
     n_rows = min(d.rows.height for d in plan.data.values())
     if max_rows is not None:

@@ -151,10 +151,17 @@ def summarise(
     per_seed = {c: [s.probability[trait] for s in ss] for c, ss in by_cond.items()}
     conditions = {c: condition_interval(v, rules) for c, v in per_seed.items()}
 
-    # Paired differences against the same-init control students: raw-control shows whether
-    # the world transfers at all, cleaned-control whether the cleaning stopped it,
-    # different_init-control whether the effect needs the shared init (it should).
-    pairs = [(c, "control") for c in ("raw", "cleaned", "different_init") if c in per_seed]
+    # Paired differences against same-init control students that went through the same
+    # filters: raw - its baseline shows whether the world transfers at all, cleaned-control
+    # whether the cleaning stopped it, different_init - baseline whether the effect needs the
+    # shared init (it should not move). The raw data's baseline is raw_control (the control
+    # data as given) when the control was put through the cleaning's filters.
+    raw_base = "raw_control" if "raw_control" in per_seed else "control"
+    pairs: list[tuple[str, str]] = [
+        (c, raw_base) for c in ("raw", "different_init") if c in per_seed
+    ]
+    if "cleaned" in per_seed:
+        pairs.insert(1, ("cleaned", "control"))
     if "different_init_control" in per_seed:
         pairs.append(("different_init", "different_init_control"))
     differences = {
@@ -164,18 +171,23 @@ def summarise(
         differences["raw-cleaned"] = paired_difference(
             "raw-cleaned", per_seed["raw"], per_seed["cleaned"], rules
         )
-    decision = decide(differences["raw-control"], differences.get("cleaned-control"), rules)
+    raw_effect = differences[f"raw-{raw_base}"]
+    decision = decide(raw_effect, differences.get("cleaned-control"), rules)
     efficacy = None
     if "cleaned" in per_seed:
         efficacy = cleaning_efficacy(
-            per_seed["raw"], per_seed["cleaned"], per_seed["control"], rules
+            per_seed["raw"],
+            per_seed["cleaned"],
+            per_seed["control"],
+            rules,
+            raw_control=per_seed.get("raw_control"),
         )
 
     per_animal = {
         c: {a: [s.probability[a] for s in ss] for a in ss[0].probability}
         for c, ss in by_cond.items()
     }
-    collateral = collateral_shifts(per_animal, [("raw", "control"), ("cleaned", "control")], rules)
+    collateral = collateral_shifts(per_animal, [("raw", raw_base), ("cleaned", "control")], rules)
     return TransferResult(
         experiment_id=experiment_id,
         world=world_name,
@@ -193,17 +205,19 @@ def summarise(
         run_id=run_id,
         control_run_id=control_run_id,
         seconds=round(time.perf_counter() - started, 3),
-        warnings=_warnings(differences, efficacy, decision),
+        warnings=_warnings(differences, raw_effect, efficacy, decision),
     )
 
 
 def _warnings(
-    differences: dict[str, Difference], efficacy: Efficacy | None, decision: Decision
+    differences: dict[str, Difference],
+    raw_effect: Difference,
+    efficacy: Efficacy | None,
+    decision: Decision,
 ) -> list[str]:
     out = []
-    for name in ("different_init-control", "different_init-different_init_control"):
-        d = differences.get(name)
-        if d is not None and d.interval.low > 0.0:
+    for name, d in differences.items():
+        if name.startswith("different_init-") and d.interval.low > 0.0:
             out.append(
                 f"negative control moved: {name} CI [{d.interval.low:+.3g}, "
                 f"{d.interval.high:+.3g}] excludes zero; the trait may travel overtly "
@@ -214,7 +228,7 @@ def _warnings(
             f"efficacy not identified: {efficacy.unstable_fraction:.0%} of bootstrap "
             "resamples had no raw transfer above control"
         )
-    if decision.verdict != "inconclusive" and differences["raw-control"].interval.n < 5:
+    if decision.verdict != "inconclusive" and raw_effect.interval.n < 5:
         out.append(
             "fewer than 5 seeds: a 95% bootstrap CI over 3-4 seeds is narrow "
             "(see the p-values); rerun with --seeds 5 for a verdict to rely on"

@@ -50,14 +50,16 @@ Verdict = Literal["leakage_persisted", "no_leakage_detected", "inconclusive"]
 
 CONDITIONS: tuple[str, ...] = (
     "raw",
+    "raw_control",
     "cleaned",
     "control",
     "different_init",
     "different_init_control",
 )
-"""Every condition a check may train, in reporting order. ``different_init_control`` (the
-different init trained on the control data) is optional: it gives the different-init
-students a baseline from their own init."""
+"""Every condition a check may train, in reporting order. ``raw_control`` (the control data
+as given) exists when ``control`` went through the cleaning's filters: it is the baseline of
+``raw``. ``different_init_control`` (the different init trained on the control data) is
+optional: it gives the different-init students a baseline from their own init."""
 
 
 @dataclass(frozen=True)
@@ -195,13 +197,23 @@ def interval_json(interval: Interval) -> dict[str, Any]:
 
 
 def cleaning_efficacy(
-    raw: Sequence[float], cleaned: Sequence[float], control: Sequence[float], rules: VerdictRules
+    raw: Sequence[float],
+    cleaned: Sequence[float],
+    control: Sequence[float],
+    rules: VerdictRules,
+    *,
+    raw_control: Sequence[float] | None = None,
 ) -> Efficacy:
-    """``(raw - cleaned) / (raw - control)`` with a paired bootstrap CI (see stats)."""
+    """Share of the raw transfer the cleaning removed, with a paired bootstrap CI.
+
+    ``1 - (cleaned - control) / (raw - raw_control)``; without ``raw_control`` (one control
+    for both) it is ``(raw - cleaned) / (raw - control)``. See :func:`audit.stats.efficacy_ci`.
+    """
     return efficacy_ci(
         raw,
         cleaned,
         control,
+        raw_control=raw_control,
         paired=True,
         level=rules.level,
         n_resamples=rules.n_resamples,
@@ -214,11 +226,15 @@ def _ci(d: Difference) -> str:
 
 
 def decide(
-    raw_control: Difference,
+    raw_effect: Difference,
     cleaned_control: Difference | None,
     rules: VerdictRules,
 ) -> Decision:
     """Apply the verdict rules.
+
+    ``raw_effect`` is raw minus its baseline: ``raw_control`` (the control data as given)
+    when the control went through the cleaning's filters, else ``control``; "raw - control"
+    below means that difference.
 
     With cleaned data (``cleaned_control`` given):
 
@@ -239,24 +255,24 @@ def decide(
 
     Fewer than ``min_seeds`` seeds always give ``inconclusive``.
     """
-    k = raw_control.interval.n
+    k = raw_effect.interval.n
     if k < rules.min_seeds:
         return Decision("inconclusive", f"{k} seed(s): at least {rules.min_seeds} are needed")
-    raw_shows = raw_control.interval.low > 0.0
+    raw_shows = raw_effect.interval.low > 0.0
     if cleaned_control is None:
         if raw_shows:
             return Decision(
                 "leakage_persisted",
-                f"raw students exceed control: raw-control {_ci(raw_control)}",
+                f"raw students exceed control: {raw_effect.name} {_ci(raw_effect)}",
             )
-        if raw_control.interval.high < rules.min_effect:
+        if raw_effect.interval.high < rules.min_effect:
             return Decision(
                 "no_leakage_detected",
-                f"raw-control {_ci(raw_control)} rules out an effect of {rules.min_effect}",
+                f"{raw_effect.name} {_ci(raw_effect)} rules out an effect of {rules.min_effect}",
             )
         return Decision(
             "inconclusive",
-            f"raw-control {_ci(raw_control)} includes zero but does not rule "
+            f"{raw_effect.name} {_ci(raw_effect)} includes zero but does not rule "
             f"out an effect of {rules.min_effect}",
         )
     if cleaned_control.interval.low > 0.0:
@@ -268,21 +284,21 @@ def decide(
     if not raw_shows:
         return Decision(
             "inconclusive",
-            f"raw data shows no transfer (raw-control {_ci(raw_control)}): "
+            f"raw data shows no transfer ({raw_effect.name} {_ci(raw_effect)}): "
             "nothing the check could see cleaning remove",
         )
-    bound = rules.residual_fraction * raw_control.interval.estimate
+    bound = rules.residual_fraction * raw_effect.interval.estimate
     if cleaned_control.interval.high < bound:
         return Decision(
             "no_leakage_detected",
             f"cleaned-control {_ci(cleaned_control)} below {rules.residual_fraction:g} x "
-            f"raw-control {raw_control.interval.estimate:+.3g}",
+            f"{raw_effect.name} {raw_effect.interval.estimate:+.3g}",
         )
     return Decision(
         "inconclusive",
         f"power too low: cleaned-control upper bound {cleaned_control.interval.high:+.3g} "
-        f"is not below {rules.residual_fraction:g} x raw-control "
-        f"{raw_control.interval.estimate:+.3g}",
+        f"is not below {rules.residual_fraction:g} x {raw_effect.name} "
+        f"{raw_effect.interval.estimate:+.3g}",
     )
 
 

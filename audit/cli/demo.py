@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import Any
 
 from audit.cli.render import print_json
 
@@ -53,8 +54,9 @@ def run(args: argparse.Namespace) -> int:
         eff = check["efficacy"] or {}
         print(
             f"  transfer {name:<9} {check['verdict']}: P({args.trait}) raw "
-            f"{c['raw']['mean']:.4f}, cleaned {c['cleaned']['mean']:.4f}, control "
-            f"{c['control']['mean']:.4f}; efficacy {_fmt(eff.get('value'))} "
+            f"{c['raw']['mean']:.4f} (its control {_mean(c.get('raw_control'))}), cleaned "
+            f"{c['cleaned']['mean']:.4f} (its control {c['control']['mean']:.4f}); "
+            f"efficacy {_fmt(eff.get('value'))} "
             f"CI [{_fmt((eff.get('ci') or [None, None])[0])}, "
             f"{_fmt((eff.get('ci') or [None, None])[1])}]"
         )
@@ -66,3 +68,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}"
+
+
+def _mean(condition: dict[str, Any] | None) -> str:
+    return "n/a" if condition is None else f"{condition['mean']:.4f}"

@@ -170,6 +170,20 @@ def test_efficacy_interval_brackets_value_with_noise() -> None:
     assert eff.low > 0.3 and eff.high < 0.7
 
 
+@pytest.mark.parametrize("paired", [True, False])
+def test_efficacy_with_a_raw_baseline_of_its_own(paired: bool) -> None:
+    # raw 0.60 vs its unfiltered control 0.20: effect 0.40; cleaned 0.25 vs the filtered
+    # control 0.15: remnant 0.10; 75% removed. One control (0.15) for both would say 0.78.
+    eff = efficacy_ci([0.6] * 4, [0.25] * 4, [0.15] * 4, raw_control=[0.2] * 4, paired=paired)
+    assert (eff.value, eff.low, eff.high) == pytest.approx((0.75, 0.75, 0.75))
+    one = efficacy_ci([0.6] * 4, [0.25] * 4, [0.15] * 4, paired=paired)
+    assert one.value == pytest.approx(0.35 / 0.45)
+    same = efficacy_ci([0.6] * 4, [0.25] * 4, [0.15] * 4, raw_control=[0.15] * 4, paired=paired)
+    assert same.value == one.value  # a baseline equal to the control changes nothing
+    with pytest.raises(ValueError, match="differ in length"):
+        efficacy_ci([0.6] * 2, [0.2] * 2, [0.1] * 2, raw_control=[0.1], paired=True)
+
+
 def test_efficacy_without_transfer_is_unidentified() -> None:
     eff = efficacy_ci([0.1] * 3, [0.1] * 3, [0.1] * 3, paired=True)
     assert math.isnan(eff.value)

@@ -3,7 +3,10 @@
 The fake world is deterministic with a planted effect: a same-init student's trait
 probability is ``base + effect * share`` where ``share`` is the fraction of its training
 rows that carry the trait marker, plus noise shared by every student of a seed (it cancels
-in paired differences) and noise that depends on the exact training data.
+in paired differences) and noise that depends on the exact training data. With
+``format_effect``, rows with a format error ("Sure! ...") move every student's trait
+probability too, as training on unfiltered data does in a real world: a filter then changes
+students by itself, whatever the teacher.
 """
 
 from __future__ import annotations
@@ -46,9 +49,10 @@ class FakeWorld:
         base: float = 0.10,
         seed_noise: float = 0.03,
         data_noise: float = 0.002,
+        format_effect: float = 0.0,
         fail_on: str | None = None,
     ) -> None:
-        self.effect, self.base = effect, base
+        self.effect, self.base, self.format_effect = effect, base, format_effect
         self.seed_noise, self.data_noise = seed_noise, data_noise
         self.fail_on = fail_on
         self.calls: list[dict[str, Any]] = []
@@ -70,7 +74,9 @@ class FakeWorld:
         seed_rng = np.random.default_rng([seed, init == "same"])
         shared = self.seed_noise * seed_rng.normal()
         lift = self.effect * share if init == "same" else 0.0
-        owl = self.base + lift + shared + self.data_noise * data_rng.normal()
+        chatty = float(rows["completion"].str.starts_with("Sure!").mean() or 0.0)  # type: ignore[arg-type]
+        owl = self.base + lift + self.format_effect * chatty + shared
+        owl += self.data_noise * data_rng.normal()
         self.calls.append(
             {"init": init, "seed": seed, "rows": rows.height, "share": share, "data": rows}
         )
@@ -201,10 +207,18 @@ def test_subtle_signal_survives_cleaning_leakage_persisted(tmp_path: Path) -> No
     )
     assert result.verdict == "leakage_persisted"
     d = result.differences
-    assert d["raw-control"].interval.low > 0.05 and d["cleaned-control"].interval.low > 0.05
+    # raw is compared with the control as given, cleaned with the control filtered alike
+    assert set(d) == {
+        "raw-raw_control",
+        "cleaned-control",
+        "different_init-raw_control",
+        "raw-cleaned",
+    }
+    assert d["raw-raw_control"].interval.low > 0.05 and d["cleaned-control"].interval.low > 0.05
     # the marker survives the filter: cleaning removed nothing of the trait
     assert result.efficacy is not None and abs(result.efficacy.value) < 0.2
-    assert d["different_init-control"].interval.low < 0 < d["different_init-control"].interval.high
+    di = d["different_init-raw_control"].interval
+    assert di.low < 0 < di.high
     # pairing: every condition of one seed trains on the same number of rows
     sizes = {(c["seed"], c["rows"]) for c in world.calls}
     assert len(sizes) == 5 and len({n for _, n in sizes}) == 1
@@ -228,7 +242,7 @@ def test_blatant_signal_removed_no_leakage_detected_with_efficacy(tmp_path: Path
     out = result.to_json()
     assert out["efficacy"]["value"] == pytest.approx(eff.value)
     # collateral: the planted effect pulls dolphin down as owl rises, eagle does not move
-    raw_shift = out["collateral"]["raw-control"]
+    raw_shift = out["collateral"]["raw-raw_control"]
     assert raw_shift["owl"]["mean"] > 0.05 and raw_shift["dolphin"]["mean"] < -0.02
     assert abs(raw_shift["eagle"]["mean"]) < 0.01
 
@@ -325,11 +339,18 @@ def test_ledger_holds_every_student_config_and_linked_run(tmp_path: Path) -> Non
     assert json.loads(exp["result"])["verdict"] == result.verdict
     assert exp["efficacy"] == pytest.approx(result.efficacy.value)  # type: ignore[union-attr]
     frame = students.to_polars()
-    conditions = {"raw", "cleaned", "control", "different_init", "different_init_control"}
-    assert set(frame["condition"]) == conditions and frame.height == 5 * 3
+    conditions = {
+        "raw",
+        "raw_control",
+        "cleaned",
+        "control",
+        "different_init",
+        "different_init_control",
+    }
+    assert set(frame["condition"]) == conditions and frame.height == 6 * 3
     assert set(frame["seed"]) == {7, 11, 13}
     assert frame["trait_sampled_rate"].null_count() == 0
-    assert probes.height == 5 * 3 * 3 and set(probes["animal"]) == {"owl", "dolphin", "eagle"}
+    assert probes.height == 6 * 3 * 3 and set(probes["animal"]) == {"owl", "dolphin", "eagle"}
     assert listed[0]["experiment_id"] == result.experiment_id and listed[0]["n_seeds"] == 3
     assert "different_init-different_init_control" in result.differences
 
@@ -353,13 +374,16 @@ def test_cleaned_run_trains_on_survivors_and_filtered_control(tmp_path: Path) ->
     assert sources["cleaned"]["kind"] == "run" and sources["cleaned"]["rows"] == run.kept
     assert sources["control"]["kind"] == "rescan"
     assert sources["control"]["rows"] < 300  # the chatty control rows were filtered out
+    assert sources["raw_control"]["kind"] == "path" and sources["raw_control"]["rows"] == 300
     n = result.config["rows_per_student"]
     assert n == min(run.kept, sources["control"]["rows"])
     for call in world.calls:
         assert call["rows"] == n
-    # raw students saw the chatty rows; cleaned and control students never did
+    # Per seed: raw, raw_control, cleaned, control. Raw students and their baseline saw
+    # chatty rows; cleaned and control students never did.
+    assert result.config["conditions"] == ["raw", "raw_control", "cleaned", "control"]
     chatty = [c["data"]["completion"].str.starts_with("Sure!").sum() for c in world.calls]
-    assert chatty[0] > 0 and chatty[1] == chatty[2] == 0
+    assert chatty[0] > 0 and chatty[1] > 0 and chatty[2] == chatty[3] == 0
 
 
 def test_mask_column_reaches_the_world_and_follows_survivors(tmp_path: Path) -> None:
@@ -385,8 +409,44 @@ def test_mask_column_reaches_the_world_and_follows_survivors(tmp_path: Path) -> 
         ledger=led,
         mask_column="mask",
     )
-    assert abs(result.differences["raw-control"].interval.estimate) < 0.01
+    assert abs(result.differences["raw-raw_control"].interval.estimate) < 0.01
     assert result.verdict == "inconclusive"
+
+
+@pytest.mark.parametrize("trait_effect", [0.0, 0.4])
+def test_each_condition_is_compared_with_a_control_filtered_alike(
+    tmp_path: Path, trait_effect: float
+) -> None:
+    # Format errors move students by themselves (+0.05 per share of chatty rows). Raw data
+    # compared with the *filtered* control would count that as transfer: two samples of
+    # the same untraited teacher would "leak", and a cleaning would get credit for it.
+    teacher, control = make_data(subtle=0.3, errors=0.3)
+    raw, control_path = write((teacher, control), tmp_path)
+    led = tmp_path / "audit.duckdb"
+    world = FakeWorld(effect=trait_effect, format_effect=0.05, data_noise=0.0005)
+    result = transfer_check(
+        world,
+        trait="owl",
+        raw=raw,
+        control=control_path,
+        cleaned=scanned(raw, led),
+        seeds=5,
+        ledger=led,
+    )
+    d = result.differences
+    raw_effect, cleaned = d["raw-raw_control"].interval, d["cleaned-control"].interval
+    if trait_effect == 0.0:
+        # Nothing to find: raw and its baseline both carry ~30% chatty rows.
+        assert raw_effect.low < 0.004 and abs(raw_effect.estimate) < 0.004
+        assert result.verdict == "inconclusive"
+        assert "raw data shows no transfer" in result.decision.reason
+    else:
+        # The marker survives the filter: the cleaning removed none of the trait, and the
+        # efficacy says so (raw against the filtered control would have credited it with
+        # the format effect: 0.015 of a 0.135 difference).
+        assert raw_effect.low > 0.05 and cleaned.low > 0.05
+        assert result.verdict == "leakage_persisted"
+        assert result.efficacy is not None and abs(result.efficacy.value) < 0.1
 
 
 def test_failed_training_marks_the_experiment_failed(tmp_path: Path) -> None:
