@@ -24,6 +24,7 @@ from audit.transfer_stats import (
     efficacy_json,
     interval_json,
     paired_difference,
+    trait_rank,
 )
 from audit.worlds.protocol import Init
 
@@ -61,6 +62,9 @@ class TransferResult:
     decision: Decision
     efficacy: Efficacy | None
     collateral: dict[str, dict[str, dict[str, Any]]]
+    specificity: dict[str, dict[str, Any]]
+    """Per difference (``raw-<baseline>``, ``cleaned-control``): the trait's rank among all
+    animals by relative change (:func:`audit.transfer_stats.trait_rank`)."""
     students: list[StudentResult]
     config: dict[str, Any]
     ledger: str | None
@@ -80,7 +84,7 @@ class TransferResult:
         Stable keys: ``conditions`` (every condition of :data:`CONDITIONS`, null when not
         trained: ``{"mean", "ci": [lo, hi], "n"}``), ``verdict``, ``reason``, ``efficacy``
         (``{"value", "ci", "unstable_fraction"}``, nulls when undefined), ``differences``,
-        ``per_seed``, ``collateral``, ``students``, ``config`` and the ids.
+        ``per_seed``, ``collateral``, ``specificity``, ``students``, ``config`` and the ids.
         """
         return {
             "experiment_id": self.experiment_id,
@@ -97,6 +101,7 @@ class TransferResult:
             "differences": {name: d.as_dict() for name, d in self.differences.items()},
             "per_seed": self.per_seed,
             "collateral": self.collateral,
+            "specificity": self.specificity,
             "students": [asdict(s) for s in self.students],
             "warnings": self.warnings,
             "run_id": self.run_id,
@@ -187,7 +192,13 @@ def summarise(
         c: {a: [s.probability[a] for s in ss] for a in ss[0].probability}
         for c, ss in by_cond.items()
     }
-    collateral = collateral_shifts(per_animal, [("raw", raw_base), ("cleaned", "control")], rules)
+    shift_pairs = [("raw", raw_base), ("cleaned", "control")]
+    collateral = collateral_shifts(per_animal, shift_pairs, rules)
+    specificity = {
+        f"{a}-{b}": trait_rank(per_animal, trait, a, b)
+        for a, b in shift_pairs
+        if a in per_animal and b in per_animal
+    }
     return TransferResult(
         experiment_id=experiment_id,
         world=world_name,
@@ -199,6 +210,7 @@ def summarise(
         decision=decision,
         efficacy=efficacy,
         collateral=collateral,
+        specificity=specificity,
         students=students,
         config=config,
         ledger=ledger,

@@ -44,6 +44,7 @@ __all__ = [
     "collateral_shifts",
     "decide",
     "paired_difference",
+    "trait_rank",
 ]
 
 Verdict = Literal["leakage_persisted", "no_leakage_detected", "inconclusive"]
@@ -345,3 +346,30 @@ def efficacy_json(eff: Efficacy | None) -> dict[str, Any]:
         "ci": [finite_or_none(eff.low), finite_or_none(eff.high)],
         "unstable_fraction": eff.unstable_fraction,
     }
+
+
+def trait_rank(
+    per_animal: Mapping[str, Mapping[str, Sequence[float]]], trait: str, cond: str, base: str
+) -> dict[str, Any]:
+    """Where the trait's relative change ranks among every animal's (1 = moved up most).
+
+    Students of any data move every animal's probability a little. A transfer of the trait
+    should move the trait more than the others; a rank drawn uniformly from 1..N over
+    checks is what data without the trait gives (docs/worlds.md measured both). The change
+    is ``log(mean P_cond) - log(mean P_base)`` over seeds, so frequent and rare animals
+    compare on one scale.
+
+    Returns:
+        ``{"rank": r, "of": n, "relative_change": c}``; rank null when the trait's
+        probability is zero in either condition.
+    """
+    change = {}
+    for animal, values in per_animal[cond].items():
+        a = float(np.mean(values))
+        b = float(np.mean(per_animal[base][animal]))
+        if a > 0.0 and b > 0.0:
+            change[animal] = math.log(a) - math.log(b)
+    if trait not in change:
+        return {"rank": None, "of": len(per_animal[cond]), "relative_change": None}
+    rank = 1 + sum(1 for c in change.values() if c > change[trait])
+    return {"rank": rank, "of": len(change), "relative_change": change[trait]}

@@ -245,6 +245,11 @@ def test_blatant_signal_removed_no_leakage_detected_with_efficacy(tmp_path: Path
     raw_shift = out["collateral"]["raw-raw_control"]
     assert raw_shift["owl"]["mean"] > 0.05 and raw_shift["dolphin"]["mean"] < -0.02
     assert abs(raw_shift["eagle"]["mean"]) < 0.01
+    # owl moved up most of the three animals in the raw data; not in the cleaned data
+    assert out["specificity"]["raw-raw_control"]["rank"] == 1
+    assert out["specificity"]["raw-raw_control"]["of"] == 3
+    assert out["specificity"]["raw-raw_control"]["relative_change"] > 0.3
+    assert abs(out["specificity"]["cleaned-control"]["relative_change"]) < 0.05
 
 
 def test_no_raw_transfer_is_inconclusive(tmp_path: Path) -> None:
@@ -679,3 +684,20 @@ def test_cleaned_run_with_two_sample_detectors(tmp_path: Path, with_pack: bool) 
         assert source["detectors_not_applied"] == ["cli/token_log_odds"]
     else:  # nothing to apply: the control is used as read
         assert source["kind"] != "rescan" and source["rows"] == 300
+
+
+def test_trait_rank_orders_relative_changes() -> None:
+    from audit.transfer_stats import trait_rank
+
+    per_animal = {
+        "raw": {"owl": [0.02, 0.02], "cat": [0.50, 0.50], "fox": [0.012, 0.012]},
+        "control": {"owl": [0.01, 0.01], "cat": [0.40, 0.40], "fox": [0.01, 0.01]},
+    }
+    # owl doubled (+0.69 in log), cat +0.22, fox +0.18: owl first although cat moved more
+    # in absolute terms
+    out = trait_rank(per_animal, "owl", "raw", "control")
+    assert out["rank"] == 1 and out["of"] == 3
+    assert out["relative_change"] == pytest.approx(np.log(2.0))
+    assert trait_rank(per_animal, "fox", "raw", "control")["rank"] == 3
+    per_animal["raw"]["owl"] = [0.0, 0.0]
+    assert trait_rank(per_animal, "owl", "raw", "control")["rank"] is None
