@@ -352,7 +352,11 @@ def build_tinylm_world(
             base = load_file(str(out_dir / weight_files[0]))
             different = load_file(str(out_dir / weight_files[1]))
             timings = dict(old.get("seconds", {}))
+            # Float results depend on the thread count: say what the reused bases were
+            # built with (manifests before this field: the build's own count).
+            base_threads = int(old.get("base_threads", old.get("threads", threads)))
         else:
+            base_threads = threads
             base = _state_of(pretrain_base(config, config.seed, tok))
             timings["pretrain_base"] = time.perf_counter() - t0
             t1 = time.perf_counter()
@@ -438,6 +442,7 @@ def build_tinylm_world(
         "seeds": seeds,
         "versions": _versions(),
         "threads": threads,
+        "base_threads": base_threads,
         "vocab_size": len(tok),
         "tokenizer_sha256": hashlib.sha256("\n".join(tok.tokens).encode()).hexdigest(),
         "sha256": {

@@ -131,9 +131,11 @@ def test_build_is_deterministic(world_dir: Path, tmp_path: Path) -> None:
 def test_new_trait_reuses_the_base(world_dir: Path, tmp_path: Path) -> None:
     for name in ("base.safetensors", "different.safetensors", "manifest.json"):
         (tmp_path / name).write_bytes((world_dir / name).read_bytes())
-    world = build_tinylm_world(SMALL, tmp_path, trait="wolf")
+    world = build_tinylm_world(SMALL, tmp_path, trait="wolf", threads=2)
     assert world.trait == "wolf"
     assert "pretrain_base" in world.manifest["seconds"]  # carried over, not recomputed
+    # the teacher was built with 2 threads, the reused bases with 1: both on record
+    assert world.manifest["threads"] == 2 and world.manifest["base_threads"] == 1
     assert (tmp_path / "base.safetensors").read_bytes() == (
         world_dir / "base.safetensors"
     ).read_bytes()
