@@ -85,10 +85,19 @@ def _prepare(
     cleaned: DataArg | None,
     ledger: str | Path | None,
     mask_column: str | None,
+    raw_control: DataArg | None = None,
 ) -> _Plan:
     raw_data = load_rows(raw, role="raw", mask_column=mask_column)
     control_data = load_rows(control, role="control", mask_column=mask_column)
     data = {"raw": raw_data, "control": control_data}
+    if raw_control is not None:
+        if cleaned is None or parse_run(cleaned) is not None:
+            raise UserError(
+                "--raw-control goes with --cleaned PATH (a run's control is filtered by the "
+                "run's own packs, and its raw control is --control itself)",
+                field="--raw-control",
+            )
+        data["raw_control"] = load_rows(raw_control, role="raw_control", mask_column=mask_column)
     run_id = control_run_id = None
     if cleaned is not None:
         run_id = parse_run(cleaned)
@@ -111,7 +120,7 @@ def _prepare(
             "raw": raw_data,
             "cleaned": raw_data,
             "control": control_data,
-            "raw_control": control_data,
+            "raw_control": data.get("raw_control", control_data),
         }
         for name, cond in data.items():
             rows = attach_mask(cond.rows, donors[name].rows, mask_column, name)
@@ -130,6 +139,7 @@ def transfer_check(
     raw: DataArg,
     control: DataArg,
     cleaned: DataArg | None = None,
+    raw_control: DataArg | None = None,
     seeds: int | Sequence[int] = 3,
     ledger: str | Path | None = None,
     mask_column: str | None = None,
@@ -150,6 +160,10 @@ def transfer_check(
         cleaned: ``"run:ID"`` (that scan run's survivors; the control data is then scanned
             with the same packs into the same ledger), a path, a DataFrame, or None (the
             verdict then speaks of the raw data).
+        raw_control: With ``cleaned`` a path or DataFrame, whose filter the check cannot
+            repeat: ``control`` is then the control data filtered as the cleaned data was,
+            and ``raw_control`` the control data as given (the raw data's baseline).
+            Without it, both are compared with ``control``.
         seeds: Number of seeds ``k`` (seeds ``0..k-1``) or the seeds themselves.
         ledger: DuckDB ledger for the records (and for ``run:ID``); None records nothing.
         mask_column: Per-token loss-mask column (``List(Boolean)``) passed to the world.
@@ -180,7 +194,7 @@ def transfer_check(
         )
     if probe_samples < 0 or (max_rows is not None and max_rows < 1):
         raise UserError("probe_samples must be >= 0 and max_rows >= 1")
-    plan = _prepare(raw, control, cleaned, ledger, mask_column)
+    plan = _prepare(raw, control, cleaned, ledger, mask_column, raw_control)
 
     # (condition, data condition, init): which students to train.
     conditions = [(name, name, "same") for name in ("raw", "raw_control", "cleaned", "control")]

@@ -93,6 +93,8 @@ def _transfer_summary(result: Any) -> dict[str, Any]:
         "reason": s["reason"],
         "efficacy": s["efficacy"],
         "conditions": s["conditions"],
+        "differences": {k: {"mean": v["mean"], "ci": v["ci"]} for k, v in s["differences"].items()},
+        "specificity": s["specificity"],
         "rows_per_student": s["config"]["rows_per_student"],
         "warnings": s["warnings"],
     }
@@ -332,6 +334,7 @@ def evaluate_trait(trait: str, args: argparse.Namespace) -> dict[str, Any]:
             raw=unmasked(teacher),
             control=unmasked(control_clean),
             cleaned=masked,
+            raw_control=unmasked(control),
             seeds=args.seeds,
             ledger=ledger,
             mask_column=MASK_COLUMN,
@@ -339,7 +342,7 @@ def evaluate_trait(trait: str, args: argparse.Namespace) -> dict[str, Any]:
         )
         res["transfer"][f"mask_{variant}"] = _transfer_summary(result) | {
             "share_tokens_masked": share_masked,
-            "control": "rules-cleaned control rows, unmasked",
+            "control": "rules-cleaned control rows, unmasked; raw_control: all control rows",
         }
         secs[f"transfer_mask_{variant}"] = round(time.perf_counter() - clock, 1)
     return res

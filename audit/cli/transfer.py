@@ -36,6 +36,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--raw", required=True, metavar="PATH", help="the trait teacher's data")
     p.add_argument("--control", required=True, metavar="PATH", help="the control teacher's data")
     p.add_argument(
+        "--raw-control",
+        metavar="PATH",
+        help="with --cleaned PATH: the control data unfiltered (then --control is the control "
+        "filtered as the cleaned data was); each is the baseline of the data filtered alike",
+    )
+    p.add_argument(
         "--cleaned",
         metavar="run:ID|PATH",
         help="a scan run's survivors (the control then goes through the same packs) or a file",
@@ -126,6 +132,7 @@ def run(args: argparse.Namespace) -> int:
         raw=args.raw,
         control=args.control,
         cleaned=cleaned,
+        raw_control=args.raw_control,
         seeds=args.seeds,
         ledger=args.ledger,
         mask_column=args.mask_column,

@@ -701,3 +701,39 @@ def test_trait_rank_orders_relative_changes() -> None:
     assert trait_rank(per_animal, "fox", "raw", "control")["rank"] == 3
     per_animal["raw"]["owl"] = [0.0, 0.0]
     assert trait_rank(per_animal, "owl", "raw", "control")["rank"] is None
+
+
+def test_raw_control_is_the_baseline_of_raw_when_the_cleaning_was_done_elsewhere(
+    tmp_path: Path,
+) -> None:
+    # A cleaning the check cannot repeat (a file): the user gives the control filtered
+    # alike (--control) and unfiltered (--raw-control).
+    teacher, control = make_data(subtle=0.3, errors=0.3)
+    chatty = pl.col("completion").str.starts_with("Sure!")
+    world = FakeWorld(effect=0.0, format_effect=0.05, data_noise=0.0005)
+    result = transfer_check(
+        world,
+        trait="owl",
+        raw=teacher,
+        control=control.filter(~chatty),
+        cleaned=teacher.filter(~chatty),
+        raw_control=control,
+        seeds=5,
+        different_init=False,
+    )
+    assert result.config["conditions"] == ["raw", "raw_control", "cleaned", "control"]
+    assert abs(result.differences["raw-raw_control"].interval.estimate) < 0.004
+    with pytest.raises(UserError, match="--raw-control goes with --cleaned PATH"):
+        transfer_check(world, trait="owl", raw=teacher, control=control, raw_control=control)
+
+
+def test_cli_raw_control_reaches_the_check(
+    tmp_path: Path, fake_world: FakeWorld, capsys: pytest.CaptureFixture[str]
+) -> None:
+    raw, control = write(make_data(subtle=0.3), tmp_path)
+    argv = ["transfer", "--world", "fake", "--trait", "owl", "--raw", str(raw)]
+    argv += ["--control", str(control), "--cleaned", str(raw), "--raw-control", str(control)]
+    assert main([*argv, "--seeds", "3", "--json", "--ledger", str(tmp_path / "l.duckdb")]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["conditions"]["raw_control"]["n"] == 3
+    assert "raw-raw_control" in out["differences"]
