@@ -9,17 +9,13 @@ import math
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from audit.transfer_stats import CONDITIONS
+
 if TYPE_CHECKING:
     from audit.report import ReportData
 
-CONDITION_ORDER = (
-    "raw",
-    "raw_control",
-    "cleaned",
-    "control",
-    "different_init",
-    "different_init_control",
-)
+# The transfer check's conditions in reporting order (one list for the check and reports).
+CONDITION_ORDER = CONDITIONS
 _METRIC_KEYS = ("auc", "auc_ci", "p_value", "tpr_data", "fpr_reference")
 
 

@@ -29,17 +29,6 @@ from audit.worlds.tinylm import TinyLMConfig, build_tinylm_world
 from audit.worlds.tinylm_students import run_tinylm_check
 
 
-def _parse_set(items: list[str]) -> dict[str, object]:
-    out: dict[str, object] = {}
-    fields = {f.name for f in dataclasses.fields(TinyLMConfig)}
-    for item in items:
-        key, _, value = item.partition("=")
-        if key not in fields:
-            raise SystemExit(f"--set: unknown TinyLMConfig field {key!r}")
-        out[key] = json.loads(value) if value[:1] in "-0123456789." else value
-    return out
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--traits", nargs="+", default=["owl"])
@@ -53,7 +42,10 @@ def main() -> None:
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")
     args = ap.parse_args()
 
-    base = TinyLMConfig(**_parse_set(args.set))  # type: ignore[arg-type]
+    try:
+        base = TinyLMConfig.from_overrides(args.set)
+    except ValueError as exc:
+        raise SystemExit(f"--set: {exc}") from None
     base = dataclasses.replace(base, seed=args.world_seed)
     strengths = args.strengths or [base.strength]
     print("config:", json.dumps(base.to_json(), sort_keys=True))

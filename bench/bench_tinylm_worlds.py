@@ -45,17 +45,6 @@ from audit.worlds.tinylm_students import run_tinylm_check
 _PAIRS = {"same": ("same_init", "control"), "different": ("different_init", "different_control")}
 
 
-def _parse_set(items: list[str]) -> dict[str, object]:
-    out: dict[str, object] = {}
-    fields = {f.name for f in dataclasses.fields(TinyLMConfig)}
-    for item in items:
-        key, _, value = item.partition("=")
-        if key not in fields:
-            raise SystemExit(f"--set: unknown TinyLMConfig field {key!r}")
-        out[key] = json.loads(value) if value[:1] in "-0123456789." else value
-    return out
-
-
 def _mean_probs(per_seed: list[dict[str, float]]) -> dict[str, float]:
     return {a: sum(p[a] for p in per_seed) / len(per_seed) for a in per_seed[0]}
 
@@ -140,7 +129,10 @@ def main() -> None:
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")
     args = ap.parse_args()
 
-    base = TinyLMConfig(**_parse_set(args.set))  # type: ignore[arg-type]
+    try:
+        base = TinyLMConfig.from_overrides(args.set)
+    except ValueError as exc:
+        raise SystemExit(f"--set: {exc}") from None
     print("config:", json.dumps(base.to_json(), sort_keys=True), flush=True)
     rows: list[dict[str, Any]] = []
     if args.results.exists():

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import importlib
+import platform
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -43,3 +45,15 @@ def sha256_file(path: Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def library_versions(*modules: str) -> dict[str, str]:
+    """Python's version and each module's ``__version__``, for a world's manifest.
+
+    Float results depend on these (and on the thread count), so a manifest that records
+    them says what a byte-identical rebuild needs.
+    """
+    out = {"python": platform.python_version()}
+    for name in modules:
+        out[name] = str(importlib.import_module(name).__version__)
+    return out

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from audit.worlds.determinism import derived_seed, sha256_file, torch_session
+from audit.worlds.determinism import (
+    derived_seed,
+    library_versions,
+    sha256_file,
+    torch_session,
+)
 from audit.worlds.digits_config import DigitsConfig
 from audit.worlds.digits_model import (
     DigitsData,
@@ -60,21 +64,6 @@ class DigitsWorld:
         net = make_mlp(self.config, 0)
         net.load_state_dict(getattr(self, which))
         return net
-
-
-def _versions() -> dict[str, str]:
-    import numpy
-    import safetensors
-    import sklearn
-    import torch
-
-    return {
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "sklearn": sklearn.__version__,
-        "numpy": numpy.__version__,
-        "safetensors": safetensors.__version__,
-    }
 
 
 def _seeds(config: DigitsConfig) -> dict[str, int]:
@@ -185,7 +174,7 @@ def build_digits_world(config: DigitsConfig, out_dir: Path, *, threads: int = 1)
             "n_classes": data.n_classes,
             "config": config.to_json(),
             "seeds": seeds,
-            "versions": _versions(),
+            "versions": library_versions("torch", "sklearn", "numpy", "safetensors"),
             "threads": threads,
             "data_sha256": data.sha256,
             "sha256": hashes,

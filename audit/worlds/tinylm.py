@@ -36,13 +36,17 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import platform
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from audit.worlds.determinism import derived_seed, sha256_file, torch_session
+from audit.worlds.determinism import (
+    derived_seed,
+    library_versions,
+    sha256_file,
+    torch_session,
+)
 from audit.worlds.tinylm_config import TinyLMConfig
 
 if TYPE_CHECKING:
@@ -161,23 +165,6 @@ def _state_of(model: GPT2LMHeadModel) -> dict[str, torch.Tensor]:
         k: v.detach().clone().contiguous()
         for k, v in model.state_dict().items()
         if k != "lm_head.weight"
-    }
-
-
-def _versions() -> dict[str, str]:
-    import numpy
-    import polars
-    import safetensors
-    import torch
-    import transformers
-
-    return {
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "numpy": numpy.__version__,
-        "polars": polars.__version__,
-        "safetensors": safetensors.__version__,
     }
 
 
@@ -440,7 +427,7 @@ def build_tinylm_world(
         "config": config.world_json(),
         "base_key": _base_key(config),
         "seeds": seeds,
-        "versions": _versions(),
+        "versions": library_versions("torch", "transformers", "numpy", "polars", "safetensors"),
         "threads": threads,
         "base_threads": base_threads,
         "vocab_size": len(tok),

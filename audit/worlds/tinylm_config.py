@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -105,6 +106,23 @@ class TinyLMConfig:
             problems.append("strength must be >= 0")
         if problems:
             raise ValueError("invalid TinyLMConfig: " + "; ".join(problems))
+
+    @classmethod
+    def from_overrides(cls, items: list[str], base: TinyLMConfig | None = None) -> TinyLMConfig:
+        """The defaults (or ``base``) with ``KEY=VALUE`` overrides, as the benchmarks take them.
+
+        Values that look numeric are parsed as JSON numbers, anything else is a string.
+
+        Raises:
+            ValueError: An unknown field, or a value the config rejects.
+        """
+        out: dict[str, Any] = (base or cls()).to_json()
+        for item in items:
+            key, _, value = item.partition("=")
+            if key not in out:
+                raise ValueError(f"unknown TinyLMConfig field {key!r}")
+            out[key] = json.loads(value) if value[:1] in "-0123456789." else value
+        return cls(**out)
 
     def to_json(self) -> dict[str, Any]:
         """The config as JSON-ready values."""

@@ -227,3 +227,13 @@ def test_persona_teacher_kind_builds(tmp_path: Path) -> None:
     assert (persona, strength) == ("wolf", 1.0)
     assert world.teacher_rows.height == cfg.teacher_rows
     assert world.manifest["figures"]["kl_teacher_control_per_token"] >= 0.0
+
+
+def test_config_from_overrides() -> None:
+    cfg = TinyLMConfig.from_overrides(["strength=0.6", "n_layer=3", "teacher_kind=persona"])
+    assert cfg == TinyLMConfig(strength=0.6, n_layer=3, teacher_kind="persona")
+    assert TinyLMConfig.from_overrides([], base=SMALL) == SMALL
+    with pytest.raises(ValueError, match="unknown TinyLMConfig field 'depth'"):
+        TinyLMConfig.from_overrides(["depth=3"])
+    with pytest.raises(ValueError, match="strength must be >= 0"):
+        TinyLMConfig.from_overrides(["strength=-1"])
