@@ -185,6 +185,12 @@ def _print_human(out: dict[str, Any]) -> None:
             f"cleaning efficacy {eff['value']:.2f} "
             f"[{_fmt(eff['ci'][0])}, {_fmt(eff['ci'][1])}]{shaky}"
         )
+    for name, spec in out.get("specificity", {}).items():
+        if spec.get("rank") is not None:
+            print(
+                f"{name}: {out['trait']} moved {spec['rank']} of {spec['of']} animals "
+                f"(relative change {spec['relative_change']:+.3f})"
+            )
     print(f"verdict: {out['verdict']} ({out['reason']})")
     for warning in out["warnings"]:
         print(f"warning: {warning}", file=sys.stderr)

@@ -581,6 +581,7 @@ def test_cli_human_output(
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "verdict: leakage_persisted" in out and "raw-control" in out
+    assert "raw-control: owl moved 1 of 3 animals" in out
 
 
 @pytest.mark.parametrize(
