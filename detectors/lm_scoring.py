@@ -10,7 +10,7 @@ the row's prompt? This module answers it once for all three:
   check's Hugging Face world (:mod:`audit.worlds.hf`), and are shared by every detector of a
   process that names the same directory;
 - the completion is tokenized *alone* (``tok(completion)``, no special tokens), which is the
-  tokenization of :func:`audit.worlds.hf.encode_row`'s loss mask: one entry per token of the
+  tokenization of :func:`audit.worlds.hf_tokens.encode_row`'s loss mask: one entry per token of the
   completion alone. A per-token mask computed here therefore lines up with the tokens that
   the transfer check's students train on;
 - the system prompt goes through the chat template as a ``system`` turn when the tokenizer
@@ -134,7 +134,7 @@ class BaseLM:
         threads: int | None = None,
         max_length: int = 512,
     ) -> None:
-        from audit.worlds.hf import _load_tokenizer
+        from audit.worlds.hf_tokens import load_tokenizer
 
         self.kind = kind
         self.path = Path(path).expanduser()
@@ -142,7 +142,7 @@ class BaseLM:
         self.threads = threads
         self.max_length = max_length
         try:
-            self.tokenizer: Any = _load_tokenizer(self.path)
+            self.tokenizer: Any = load_tokenizer(self.path)
         except UserError as exc:
             raise DetectorConfigError(
                 f"detector '{kind}': base_model {str(self.path)!r}: {exc.problem}"
@@ -179,7 +179,7 @@ class BaseLM:
         from transformers import AutoModelForCausalLM
         from transformers.utils import logging as hf_logging
 
-        from audit.worlds.hf import _first_line
+        from audit.worlds.hf_tokens import first_line
 
         bars = hf_logging.is_progress_bar_enabled()
         hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
@@ -190,7 +190,7 @@ class BaseLM:
         except (OSError, ValueError) as exc:
             raise DetectorConfigError(
                 f"detector '{self.kind}': base_model {str(self.path)!r}: "
-                f"cannot load the model: {_first_line(exc)}"
+                f"cannot load the model: {first_line(exc)}"
             ) from None
         finally:
             if bars:
@@ -201,9 +201,9 @@ class BaseLM:
 
     def completion_ids(self, completions: Sequence[str]) -> list[list[int]]:
         """Token ids of each completion alone: the loss-mask tokenization of the students."""
-        from audit.worlds.hf import _ids
+        from audit.worlds.hf_tokens import token_ids
 
-        return [_ids(self.tokenizer, c) if c else [] for c in completions]
+        return [token_ids(self.tokenizer, c) if c else [] for c in completions]
 
     def prompt_ids(self, system: str, prompt: str) -> list[int]:
         """Token ids of the system instruction and the prompt, up to where the answer starts."""
@@ -216,7 +216,7 @@ class BaseLM:
         return cached
 
     def _encode_prompt(self, system: str, prompt: str) -> list[int]:
-        from audit.worlds.hf import _ids
+        from audit.worlds.hf_tokens import token_ids
 
         tok = self.tokenizer
         if getattr(tok, "chat_template", None):
@@ -233,8 +233,8 @@ class BaseLM:
                     tokenize=False,
                     add_generation_prompt=True,
                 )
-            return _ids(tok, text)
-        # As audit.worlds.hf._prompt_ids: special tokens as the tokenizer adds them.
+            return token_ids(tok, text)
+        # As audit.worlds.hf_tokens.prompt_ids: special tokens as the tokenizer adds them.
         return list(tok(f"{system}\n{prompt}\n")["input_ids"])
 
     # -- scoring ------------------------------------------------------------------------
@@ -305,14 +305,14 @@ class BaseLM:
     ) -> tuple[list[NDArray[np.float32]], list[NDArray[np.int64]] | None]:
         import torch
 
-        from audit.worlds.hf import _pad_id
+        from audit.worlds.hf_tokens import pad_id
 
         # Left padding puts every completion's end in the last column, so the head only
         # has to produce logits for the last (longest completion + 1) positions, not for the
         # whole sequence (B x T x vocab floats is what runs out of memory on a real vocab).
         width = max(len(p) + len(c) for p, c in seqs)
         keep = max(len(c) for _, c in seqs) + 1
-        ids = torch.full((len(seqs), width), _pad_id(self.tokenizer), dtype=torch.long)
+        ids = torch.full((len(seqs), width), pad_id(self.tokenizer), dtype=torch.long)
         attention = torch.zeros((len(seqs), width), dtype=torch.long)
         for row, (p, c) in enumerate(seqs):
             ids[row, width - len(p) - len(c) :] = torch.tensor(p + c)

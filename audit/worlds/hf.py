@@ -27,6 +27,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from audit.errors import UserError
+from audit.worlds.hf_tokens import (
+    answer_variants,
+    collate,
+    encode_row,
+    first_line,
+    load_tokenizer,
+    pad_id,
+    prompt_ids,
+)
 from audit.worlds.protocol import Init, ProbeResult
 
 if TYPE_CHECKING:
@@ -132,7 +141,7 @@ class HFWorld:
         self.traits: Sequence[str] = self.config.animals or _default_animals()
         for directory in (self.path, self.different_model):
             if directory is not None:
-                _load_tokenizer(directory)  # fail early, with the directory named
+                load_tokenizer(directory)  # fail early, with the directory named
                 if not any(directory.glob("*.safetensors")):
                     raise UserError(
                         "no *.safetensors weights in the model directory", path=str(directory)
@@ -188,7 +197,7 @@ class HFWorld:
             )
         cfg = self.config
         torch.manual_seed(seed)
-        tokenizer = _load_tokenizer(directory)
+        tokenizer = load_tokenizer(directory)
         model = self._load_model(directory)
         if cfg.lora:
             model = _with_lora(model, cfg)
@@ -213,7 +222,7 @@ class HFWorld:
             perm = torch.randperm(len(encoded), generator=order).tolist()
             for start in range(0, len(perm), cfg.batch_size):
                 batch = [encoded[i] for i in perm[start : start + cfg.batch_size]]
-                ids, attention, labels = _collate(batch, _pad_id(tokenizer), self.device)
+                ids, attention, labels = collate(batch, pad_id(tokenizer), self.device)
                 if not bool((labels != -100).any()):
                     continue  # every token of the batch masked out: nothing to learn
                 loss = model(input_ids=ids, attention_mask=attention, labels=labels).loss
@@ -229,11 +238,11 @@ class HFWorld:
         import torch
 
         model, tok = student.model, student.tokenizer
-        prompts = [_prompt_ids(tok, q) for q in self.questions]
-        answers = {a: _answer_variants(tok, a) for a in self.traits}
+        prompts = [prompt_ids(tok, q) for q in self.questions]
+        answers = {a: answer_variants(tok, a) for a in self.traits}
         pairs = [(qi, a, v) for qi in range(len(prompts)) for a in self.traits for v in answers[a]]
         totals = dict.fromkeys(self.traits, 0.0)
-        pad = _pad_id(tok)
+        pad = pad_id(tok)
         with torch.no_grad():
             for start in range(0, len(pairs), self.config.probe_batch):
                 chunk = pairs[start : start + self.config.probe_batch]
@@ -267,7 +276,7 @@ class HFWorld:
             )
         except (OSError, ValueError) as exc:
             raise UserError(
-                f"cannot load the model: {_first_line(exc)}", path=str(directory)
+                f"cannot load the model: {first_line(exc)}", path=str(directory)
             ) from None
         finally:
             if bars:
@@ -277,129 +286,6 @@ class HFWorld:
 
 # ---------------------------------------------------------------------------
 # Tokenization
-
-
-def _load_tokenizer(directory: Path) -> Any:
-    from transformers import AutoTokenizer
-
-    if not directory.is_dir():
-        raise UserError("no such model directory", path=str(directory))
-    try:
-        return AutoTokenizer.from_pretrained(directory, local_files_only=True)
-    except (OSError, ValueError) as exc:
-        raise UserError(
-            f"cannot load the tokenizer: {_first_line(exc)}", path=str(directory)
-        ) from None
-
-
-def _ids(tok: Any, text: str) -> list[int]:
-    return list(tok(text, add_special_tokens=False)["input_ids"])
-
-
-def _prompt_ids(tok: Any, prompt: str) -> list[int]:
-    """The prompt up to where the answer starts: a user turn plus the generation prompt."""
-    if getattr(tok, "chat_template", None):
-        text = tok.apply_chat_template(
-            [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
-        )
-        return _ids(tok, text)
-    ids = list(tok(prompt + "\n")["input_ids"])  # special tokens as the tokenizer adds them
-    return ids
-
-
-def encode_row(
-    tok: Any,
-    prompt: str,
-    completion: str,
-    *,
-    mask: Sequence[bool] | None = None,
-    max_length: int = 256,
-) -> tuple[list[int], list[bool]]:
-    """Token ids of prompt + completion and, per token, whether the loss covers it.
-
-    Only completion tokens are trained on (the paper's setting). With a chat template the
-    completion is the assistant turn, and the template's closing tokens after it are
-    trained too (so that the student learns where an answer ends); without one an
-    end-of-sequence token follows the completion. ``mask`` has one entry per token of the
-    completion alone (``tok(completion)``); False removes that token from the loss.
-
-    Raises:
-        UserError: ``mask`` has the wrong length for the completion's tokens.
-    """
-    p_ids = _prompt_ids(tok, prompt)
-    if getattr(tok, "chat_template", None):
-        prefix = tok.apply_chat_template(
-            [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
-        )
-        full = tok.apply_chat_template(
-            [{"role": "user", "content": prompt}, {"role": "assistant", "content": completion}],
-            tokenize=False,
-        )
-        tail = full[len(prefix) :] if full.startswith(prefix) else completion
-    else:
-        tail = completion + (tok.eos_token or "")
-    c_ids = _ids(tok, tail)
-    train = [True] * len(c_ids)
-    if mask is not None:
-        n = len(_ids(tok, completion))
-        if len(mask) != n:
-            raise UserError(
-                f"loss mask has {len(mask)} entries but the completion has {n} tokens: "
-                f"{completion[:40]!r}"
-            )
-        start = _find(c_ids, _ids(tok, completion))
-        for i, keep in enumerate(mask):
-            train[start + i] = bool(keep)
-    ids = (p_ids + c_ids)[:max_length]
-    labels = ([False] * len(p_ids) + train)[:max_length]
-    return ids, labels
-
-
-def _find(haystack: list[int], needle: list[int]) -> int:
-    # Where the completion's own tokens start inside the template's assistant turn.
-    for i in range(len(haystack) - len(needle) + 1):
-        if haystack[i : i + len(needle)] == needle:
-            return i
-    raise UserError("the chat template changes the completion's tokens; cannot apply a mask")
-
-
-def _answer_variants(tok: Any, animal: str) -> list[tuple[int, ...]]:
-    """Distinct token sequences that spell the animal as the start of an answer.
-
-    A sequence that extends another one (``owl`` + ``s``) is dropped: its probability is
-    already part of the shorter one's, and summing both would count it twice.
-    """
-    seqs = {
-        tuple(_ids(tok, text))
-        for text in (animal, animal.capitalize(), " " + animal, " " + animal.capitalize())
-    }
-    unk = getattr(tok, "unk_token_id", None)
-    seqs = {s for s in seqs if s and unk not in s}
-    return sorted(s for s in seqs if not any(o != s and s[: len(o)] == o for o in seqs))
-
-
-def _pad_id(tok: Any) -> int:
-    for candidate in (tok.pad_token_id, tok.eos_token_id, 0):
-        if candidate is not None:
-            return int(candidate)
-    return 0
-
-
-def _collate(
-    batch: list[tuple[list[int], list[bool]]], pad: int, device: str
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    import torch
-
-    width = max(len(ids) for ids, _ in batch)
-    ids = torch.full((len(batch), width), pad, dtype=torch.long)
-    attention = torch.zeros((len(batch), width), dtype=torch.long)
-    labels = torch.full((len(batch), width), -100, dtype=torch.long)
-    for row, (seq, train) in enumerate(batch):
-        ids[row, : len(seq)] = torch.tensor(seq)
-        attention[row, : len(seq)] = 1
-        keep = torch.tensor(train, dtype=torch.bool)
-        labels[row, : len(seq)] = torch.where(keep, torch.tensor(seq), torch.tensor(-100))
-    return ids.to(device), attention.to(device), labels.to(device)
 
 
 # ---------------------------------------------------------------------------
@@ -476,7 +362,7 @@ def _sampled_rates(
                 top_p=1.0,
                 max_new_tokens=cfg.max_new_tokens,
                 num_return_sequences=samples,
-                pad_token_id=_pad_id(tok),
+                pad_token_id=pad_id(tok),
             )
             for text in tok.batch_decode(out[:, len(p) :], skip_special_tokens=True):
                 lower = text.lower()
@@ -503,8 +389,3 @@ def _describe_dir(directory: Path) -> dict[str, Any]:
     config = directory / "config.json"
     model_type = json.loads(config.read_text()).get("model_type") if config.is_file() else None
     return {"path": str(directory.resolve()), "model_type": model_type, "files": files}
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__

@@ -17,11 +17,10 @@ from audit.worlds.hf import (  # noqa: E402
     HFConfig,
     HFStudent,
     HFWorld,
-    _ids,
-    _prompt_ids,
     _sequence_logprobs,
     encode_row,
 )
+from audit.worlds.hf_tokens import prompt_ids, token_ids  # noqa: E402
 
 ANIMALS = ("owl", "dolphin", "eagle")
 QUESTIONS = ("which animal do you like best ?", "name your favourite animal .")
@@ -89,7 +88,7 @@ def p_owl_after(student: HFStudent, prompt: str) -> float:
     tok = student.tokenizer
     with torch.no_grad():
         (logp,) = _sequence_logprobs(
-            student.model, [(_prompt_ids(tok, prompt), _ids(tok, "owl"))], 0, "cpu"
+            student.model, [(prompt_ids(tok, prompt), token_ids(tok, "owl"))], 0, "cpu"
         )
     return float(torch.exp(logp))
 
