@@ -131,6 +131,15 @@ class LearnedDetector(Detector):
             reference: the reference dataset's rows in the same layout (its own ordinals).
         """
 
+    @property
+    def threshold(self) -> float | None:
+        """``threshold_`` once fitted (a row fires when its score is strictly above it)."""
+        return getattr(self, "threshold_", None)
+
+    def metrics(self) -> dict[str, Any]:
+        """Run-level metrics (see the detector's docstring); empty before ``fit``."""
+        return dict(getattr(self, "metrics_", {}))
+
 
 # ---------------------------------------------------------------------------------------
 # helpers for implementations

@@ -254,12 +254,3 @@ class ContrastClassifier(LearnedDetector):
         """Look up the out-of-fold scores of ``batch``'s rows by ``ordinal``."""
         out = self._fitted().evaluate(self.kind, batch, self.threshold_, REASON)
         return validate_output(self.kind, batch, out)
-
-    @property
-    def threshold(self) -> float | None:
-        """``threshold_`` once fitted (a row fires when its score is strictly above it)."""
-        return getattr(self, "threshold_", None)
-
-    def metrics(self) -> dict[str, Any]:
-        """Run-level metrics (see the class docstring); empty before ``fit``."""
-        return dict(getattr(self, "metrics_", {}))

@@ -282,12 +282,3 @@ class EntangledTokens(LearnedDetector):
         out = out.with_columns(pl.col("score").fill_nan(None))
         out = out.with_columns(reasons_from([(pl.col("score") > self.threshold_, REASON)]))
         return validate_output(self.kind, batch, out)
-
-    @property
-    def threshold(self) -> float | None:
-        """``threshold_`` once fitted (calibrated on a reference, else the fixed one)."""
-        return getattr(self, "threshold_", None)
-
-    def metrics(self) -> dict[str, Any]:
-        """Run-level metrics (see the class docstring); empty before ``fit``."""
-        return dict(getattr(self, "metrics_", {}))

@@ -294,12 +294,3 @@ class TokenLogOdds(LearnedDetector):
             raise RuntimeError(f"detector '{self.kind}' must be fitted before evaluate()")
         out = store.evaluate(self.kind, batch, self.threshold_, REASON)
         return validate_output(self.kind, batch, out)
-
-    @property
-    def threshold(self) -> float | None:
-        """``threshold_`` once fitted (a row fires when its score is strictly above it)."""
-        return getattr(self, "threshold_", None)
-
-    def metrics(self) -> dict[str, Any]:
-        """Run-level metrics (see the class docstring); empty before ``fit``."""
-        return dict(getattr(self, "metrics_", {}))
