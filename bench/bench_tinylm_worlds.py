@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 import sys
 import time
 from pathlib import Path
@@ -39,6 +38,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from audit.stats import bootstrap_mean_ci, permutation_test
+from audit.transfer_stats import trait_rank
 from audit.worlds.tinylm import TinyLMConfig, build_tinylm_world
 from audit.worlds.tinylm_students import run_tinylm_check
 
@@ -47,13 +47,6 @@ _PAIRS = {"same": ("same_init", "control"), "different": ("different_init", "dif
 
 def _mean_probs(per_seed: list[dict[str, float]]) -> dict[str, float]:
     return {a: sum(p[a] for p in per_seed) / len(per_seed) for a in per_seed[0]}
-
-
-def _rank(trait: str, moved: dict[str, float], still: dict[str, float]) -> tuple[float, int]:
-    """The trait's relative change and its rank among all animals (1 = moved up most)."""
-    change = {a: math.log(moved[a]) - math.log(still[a]) for a in moved}
-    order = sorted(change, key=lambda a: -change[a])
-    return change[trait], order.index(trait) + 1
 
 
 def run_one(cfg: TinyLMConfig, root: Path, trait: str, seeds: int, threads: int) -> dict[str, Any]:
@@ -74,10 +67,15 @@ def run_one(cfg: TinyLMConfig, root: Path, trait: str, seeds: int, threads: int)
         "mean_probabilities": means,
         "seconds": round(time.perf_counter() - t0, 1),
     }
+    # The transfer check's own specificity statistic, on the same per-seed probabilities.
+    per_animal = {
+        cond: {a: [p[a] for p in seeds] for a in seeds[0]}
+        for cond, seeds in res.probabilities.items()
+    }
     for name, (moved, still) in _PAIRS.items():
-        change, rank = _rank(trait, means[moved], means[still])
-        out[f"{name}_log_change"] = change
-        out[f"{name}_rank"] = rank
+        spec = trait_rank(per_animal, trait, moved, still)
+        out[f"{name}_log_change"] = spec["relative_change"]
+        out[f"{name}_rank"] = spec["rank"]
     return out
 
 
